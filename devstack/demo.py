@@ -1,0 +1,288 @@
+"""``make demo``: one client's WhatsApp request answered end to end, as a timeline.
+
+A client's message is POSTed to the webhook the way 1MSG posts it; the demo then watches what an
+operator would watch: the lead (through the lead API), the text that reached 1MSG sendMessage,
+the statuses coming back, the manager continuing the dialog, and the events a CRM receives.
+Each step has a deadline; a step that does not happen fails the demo with a clear message.
+
+The data is made up (a demo client); it runs only against the simulator, never the real 1MSG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+
+from devstack.stack import LocalStack, port_free
+
+CHAT_ID = "77011234567@c.us"
+CLIENT_NAME = "Maria"
+CLIENT_TEXT = "Hi! How much is delivery to Almaty?"
+MANAGER_TEXT = "Maria, delivery to Almaty is 2500 KZT, 2 days. Shall I book it?"
+STEP_SECONDS = 20.0
+POLL_SECONDS = 0.1
+STATUS_ORDER = ("queued", "sent", "delivered", "read")
+
+T = TypeVar("T")
+
+
+class StepFailed(Exception):
+    """A step of the demo did not happen within its deadline."""
+
+
+class Timeline:
+    """Prints each event with the milliseconds since the client's message."""
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.wall0 = time.time()
+
+    def reset(self) -> None:
+        self.t0 = time.monotonic()
+        self.wall0 = time.time()
+
+    def ms(self) -> float:
+        return (time.monotonic() - self.t0) * 1000
+
+    def at_wall(self, wall: float) -> float:
+        return (wall - self.wall0) * 1000
+
+    def say(self, text: str) -> None:
+        """One line at the moment the demo saw it, so the column always goes forward."""
+        print(f"{self.ms():8.0f} ms  {text}", flush=True)
+
+
+def wait_for(what: str, probe: Callable[[], T | None], seconds: float = STEP_SECONDS) -> T:
+    """Poll ``probe`` until it returns something; StepFailed after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = probe()
+        if found is not None:
+            return found
+        if time.monotonic() >= deadline:
+            raise StepFailed(f"{what} did not happen within {seconds:.0f} s")
+        time.sleep(POLL_SECONDS)
+
+
+class Demo:
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.http = httpx.Client(base_url=stack.api_url, timeout=15)
+        self.timeline = Timeline()
+
+    # -- the lead API ---------------------------------------------------------------------
+    def lead(self) -> dict[str, Any] | None:
+        response = self.http.get(f"/leads/{CHAT_ID}")
+        if response.status_code != 200:
+            return None
+        data = response.json()
+        return data if isinstance(data, dict) and data.get("lead") else None
+
+    def message(self, pick: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        data = self.lead()
+        for message in (data or {}).get("messages") or []:
+            if pick(message):
+                return dict(message)
+        return None
+
+    def sent_to_1msg(self, pick: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        return next((s for s in self.stack.sent() if pick(s)), None)
+
+    def follow_statuses(self, label: str, pick: Callable[[dict[str, Any]], bool]) -> None:
+        """Print each status as it first shows on the lead API, until ``read``."""
+        seen: set[str] = set()
+
+        def probe() -> bool | None:
+            message = self.message(pick)
+            status = str((message or {}).get("status") or "")
+            if status and status not in seen:
+                seen.add(status)
+                self.timeline.say(f"{label} status: {status}")
+                if status == "failed":
+                    reason = (message or {}).get("reason") or (message or {}).get("error")
+                    raise StepFailed(f"{label} failed: {reason}")
+            return True if status == "read" else None
+
+        wait_for(f"{label} reaching status read", probe)
+
+    # -- the story ------------------------------------------------------------------------
+    def run(self) -> None:
+        s = self.stack.settings
+        wamid = f"wamid.demo{secrets.token_hex(8)}"
+        hook = {
+            "instanceId": s.channel_id,
+            "messages": [
+                {
+                    "id": wamid,
+                    "body": CLIENT_TEXT,
+                    "type": "chat",
+                    "senderName": CLIENT_NAME,
+                    "chatName": CLIENT_NAME,
+                    "chatId": CHAT_ID,
+                    "author": CHAT_ID,
+                    "fromMe": False,
+                    "self": 0,
+                    "time": int(time.time()),
+                }
+            ],
+        }
+        print(f"\nClient {CLIENT_NAME} writes: {CLIENT_TEXT!r}\n", flush=True)
+        self.timeline.reset()
+        response = self.http.post(self.stack.webhook_path, json=hook)
+        self.timeline.say(f"webhook answered {response.status_code}")
+        if response.status_code != 200:
+            raise StepFailed(f"the webhook answered {response.status_code}: {response.text}")
+
+        data = wait_for("the lead appearing on GET /leads/{chatId}", self._lead_with_manager)
+        lead = data["lead"]
+        self.timeline.say(
+            f"lead {lead.get('chat_id')}: name {lead.get('name')!r}, status {lead.get('status')}"
+        )
+        self.timeline.say(f"topic {lead.get('topic')!r}, manager {lead.get('manager')!r}")
+
+        sent = wait_for(
+            "the auto-reply reaching 1MSG sendMessage",
+            lambda: self.sent_to_1msg(lambda x: x.get("chatId") == CHAT_ID),
+        )
+        self.timeline.say(
+            f"1MSG {sent.get('method')} got the auto-reply "
+            f"{self.timeline.at_wall(float(sent['at'])):.0f} ms after the webhook:\n"
+            f"{'':12}{sent.get('body') or sent.get('template')!r}"
+        )
+        self.follow_statuses(
+            "auto-reply", lambda m: m.get("direction") == "out" and m.get("author") == "auto"
+        )
+
+        print(f"\nManager {lead.get('manager')} continues the dialog\n", flush=True)
+        self.manager_reply(len(self.stack.sent()))
+        self.crm()
+
+    def _lead_with_manager(self) -> dict[str, Any] | None:
+        data = self.lead()
+        if data and data["lead"].get("manager") and data["lead"].get("topic"):
+            return data
+        return None
+
+    def manager_reply(self, sent_before: int) -> None:
+        key = f"demo-{secrets.token_hex(6)}"
+        started = self.timeline.ms()
+        response = self.http.post(
+            f"/leads/{CHAT_ID}/messages", json={"body": MANAGER_TEXT, "idempotency_key": key}
+        )
+        self.timeline.say(f"POST /leads/{{chatId}}/messages answered {response.status_code}")
+        if response.status_code != 202:
+            raise StepFailed(
+                f"the lead API answered {response.status_code} (expected 202): {response.text}"
+            )
+        message_id = str(response.json().get("message_id"))
+        sent = wait_for(
+            "the manager's message reaching 1MSG sendMessage",
+            lambda: next(
+                (x for x in self.stack.sent()[sent_before:] if x.get("body") == MANAGER_TEXT),
+                None,
+            ),
+        )
+        at = self.timeline.at_wall(float(sent["at"]))
+        self.timeline.say(
+            f"1MSG {sent.get('method')} got it {at - started:.0f} ms after the API call:\n"
+            f"{'':12}{sent.get('body')!r}"
+        )
+
+        def mine(m: dict[str, Any]) -> bool:
+            return m.get("id") == message_id or (
+                m.get("direction") == "out"
+                and m.get("author") == "manager"
+                and m.get("body") == MANAGER_TEXT
+            )
+
+        self.follow_statuses("manager message", mine)
+        lead = wait_for(
+            "the lead status becoming in_progress",
+            lambda: (
+                d["lead"]
+                if (d := self.lead()) and d["lead"].get("status") == "in_progress"
+                else None
+            ),
+        )
+        first = lead.get("first_human_response_at")
+        when = f"{self.timeline.at_wall(float(first)):.0f} ms" if first else "not recorded"
+        self.timeline.say(f"lead status {lead['status']} (first human response at {when})")
+
+    def crm(self) -> None:
+        self.stack.drain(STEP_SECONDS)
+        events: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            events.extend(self.stack.crm_events())
+            time.sleep(POLL_SECONDS * 2)
+        print(f"\nCRM subscriber received {len(events)} event(s):", flush=True)
+        for event in events:
+            detail = compact(event.get("detail") or {})
+            print(f"  {event.get('detail-type')}: {json.dumps(detail, ensure_ascii=False)}")
+        if not events:
+            raise StepFailed("no event reached the CRM subscriber queue")
+
+
+# Personal data (phone, chat id, text, names) and noise (timestamps, provider ids) stay out.
+_DROPPED_KEYS = re.compile(
+    r"phone|chat_?id|body|text|caption|(^|_)name$|sender|provider_id|session_id|^at$|^time$",
+    re.I,
+)
+_LONG_DIGITS = re.compile(r"\d{7,}")
+
+
+def compact(value: Any) -> Any:
+    """An event detail for the screen: no phone, chat id, body or name; digit runs masked."""
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items() if not _DROPPED_KEYS.search(str(k))}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    if isinstance(value, str):
+        return _LONG_DIGITS.sub(
+            lambda m: m.group()[:3] + "*" * (len(m.group()) - 5) + m.group()[-2:], value
+        )
+    return value
+
+
+def main() -> int:
+    env = dict(os.environ)
+    if env.pop("ONEMSG_API_URL", None):
+        print(
+            "note: the demo writes as a made-up client, so it always uses the 1MSG simulator "
+            "(ONEMSG_API_URL is ignored)",
+            file=sys.stderr,
+        )
+    if not env.get("API_PORT"):
+        env["API_PORT"] = "3000" if port_free(3000) else "0"
+    started = time.monotonic()
+    print(
+        "Starting the local stack (moto, 1MSG simulator, functions, gateway, SQS pump) ...",
+        flush=True,
+    )
+    stack = LocalStack(env=env, echo_logs=False)
+    try:
+        with stack:
+            parts = ", ".join(f"{k} {v:.0f} ms" for k, v in stack.timings.items())
+            print(
+                f"Ready in {(time.monotonic() - started) * 1000:.0f} ms ({parts}); "
+                f"API {stack.api_url}",
+                flush=True,
+            )
+            try:
+                Demo(stack).run()
+            except (StepFailed, httpx.HTTPError) as exc:
+                stack.keep_logs = True
+                print(f"\nFAILED: {exc}\nFunction logs: {stack.log_dir}", file=sys.stderr)
+                return 1
+    except KeyboardInterrupt:
+        return 130
+    print("\nDemo finished: the request was answered once, in the session, and the CRM knows.")
+    return 0

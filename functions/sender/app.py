@@ -1,0 +1,60 @@
+"""SenderFunction: the FIFO send queue's consumer; one SendCommand per record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from session_reply.errors import PermanentError, RetryableError
+from session_reply.flows.context import Context
+from session_reply.flows.process_hook import publish
+from session_reply.flows.send_reply import send_reply
+from session_reply.observability import count, logger, metrics
+from session_reply.queue import SendCommand
+
+# A failed record holds back only the later records of its own chat, not the whole batch;
+# a batch where every record failed still answers with batchItemFailures, so the records
+# that backed off keep the visibility they set.
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+processor.raise_on_entire_batch_failure = False  # not a constructor argument of the FIFO one
+
+
+def record_handler(record: SQSRecord) -> None:
+    command = SendCommand.from_json(record.body)
+    logger.append_keys(send_key=command.key, message_group=record.attributes.message_group_id)
+    ctx = Context.default()
+    try:
+        result = send_reply(command, ctx)
+    except RetryableError as exc:
+        # Back off by stretching this record's visibility; SQS redelivers it then, and
+        # after maxReceiveCount it goes to the DLQ (the ledger item keeps the last error).
+        ctx.queue.delay(record.receipt_handle, 30 if exc.retry_after is None else exc.retry_after)
+        logger.warning(
+            "send will be retried",
+            extra={"error": type(exc).__name__, "retry_after": exc.retry_after},
+        )
+        raise
+    except PermanentError as exc:
+        count("SendRejected")
+        logger.error("send rejected for good", extra={"error": type(exc).__name__})
+        return
+    logger.info(
+        "send done",
+        extra={
+            "outcome": result.outcome,
+            "reason": result.reason,
+            "provider_message_id": result.provider_id,
+        },
+    )
+    publish(ctx, result.events)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,45 @@
+"""WebhookFunction: POST /hooks/1msg/{secret}, the one URL 1MSG sends everything to."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from session_reply.errors import ConfigurationError, RetryableError
+from session_reply.flows.process_hook import process_hook
+from session_reply.observability import count, logger, metrics
+from session_reply.secrets import get_secret
+from session_reply.settings import get_settings
+
+app = APIGatewayHttpResolver()
+
+
+def _answer(status: int, body: dict[str, Any]) -> Response[dict[str, Any]]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@app.post("/hooks/1msg/<secret>")
+def onemsg_hook(secret: str) -> Response[dict[str, Any]]:
+    try:
+        expected = get_secret(get_settings().webhook_secret_param)
+    except ConfigurationError:
+        count("WebhookSecretMissing")  # fail closed: nothing is stored without a secret
+        return _answer(503, {"message": "webhook secret is not configured"})
+    if not hmac.compare_digest(secret.encode(), expected.encode()):
+        count("WebhookUnauthorized")
+        return _answer(401, {"message": "unknown webhook secret"})
+    try:
+        result = process_hook(app.current_event.decoded_body or "")
+    except RetryableError:
+        logger.exception("webhook not stored; 1MSG will retry")
+        return _answer(500, {"message": "temporarily unable to store the webhook"})
+    return _answer(200, {"ok": True, "outcomes": result.outcomes, "kept": result.kept})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,1 @@
+"""Our vocabulary and pure rules: statuses, the window, topics, managers, the reply."""

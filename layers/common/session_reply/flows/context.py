@@ -1,0 +1,56 @@
+"""The adapters a flow works with, built from the settings unless a test passes its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from session_reply.bus import EventBus
+from session_reply.onemsg.client import OneMsgClient, get_client
+from session_reply.queue import SendQueue
+from session_reply.secrets import get_secret
+from session_reply.settings import Settings, get_settings
+from session_reply.store import Store
+
+
+@dataclass
+class Context:
+    settings: Settings
+    store: Store
+    queue: SendQueue
+    bus: EventBus
+    _onemsg: OneMsgClient | None = field(default=None, repr=False)
+
+    @property
+    def onemsg(self) -> OneMsgClient:
+        """Created on first use: only the sender and the poller talk to 1MSG."""
+        if self._onemsg is None:
+            s = self.settings
+            token = get_secret(s.onemsg_token_param)
+            return get_client(
+                s.onemsg_api_url,
+                s.onemsg_channel_id,
+                token,
+                s.onemsg_auth,
+                s.onemsg_timeout_seconds,
+            )
+        return self._onemsg
+
+    @classmethod
+    def default(cls) -> Context:
+        return _default_context()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, onemsg: OneMsgClient | None = None) -> Context:
+        return cls(
+            settings=settings,
+            store=Store(settings.table_name),
+            queue=SendQueue(settings.send_queue_url),
+            bus=EventBus(settings.event_bus_name),
+            _onemsg=onemsg,
+        )
+
+
+@lru_cache(maxsize=1)
+def _default_context() -> Context:
+    return Context.from_settings(get_settings())

@@ -1,0 +1,34 @@
+"""Lead lifecycle moves shared by the flows: new -> auto_replied -> in_progress,
+plus window_closed and unreachable. Forward-only within a request, enforced by the store."""
+
+from __future__ import annotations
+
+from session_reply.bus import Event
+from session_reply.domain.status import LEAD_IN_PROGRESS
+from session_reply.flows.context import Context
+
+
+def lead_status_event(chat_id: str, session_id: str, status: str, at: float) -> Event:
+    return Event(
+        "LeadStatusChanged",
+        {"chat_id": chat_id, "session_id": session_id, "status": status, "at": at},
+    )
+
+
+def advance_lead(
+    ctx: Context, chat_id: str, session_id: str, status: str, at: float
+) -> list[Event]:
+    """Move the lead forward; an event only when it really moved."""
+    if not session_id or ctx.store.advance_lead_status(chat_id, session_id, status) is None:
+        return []
+    return [lead_status_event(chat_id, session_id, status, at)]
+
+
+def mark_human_response(ctx: Context, chat_id: str, at: float) -> list[Event]:
+    """The first human response of the current request moves the lead to in_progress."""
+    lead = ctx.store.get_lead(chat_id)
+    if not lead or not lead.get("session_id"):
+        return []
+    session_id = str(lead["session_id"])
+    ctx.store.set_lead_once(chat_id, session_id, {"first_human_response_at": at})
+    return advance_lead(ctx, chat_id, session_id, LEAD_IN_PROGRESS, at)

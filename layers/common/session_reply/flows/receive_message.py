@@ -1,0 +1,248 @@
+"""A message item from the webhook: record it, open or continue the request, queue the reply.
+
+Client messages (`fromMe` false) open a request when no session is open and get exactly one
+auto-reply; later ones are recorded and refresh the window. Our own messages come back as
+`fromMe` echoes: API sends (`self` 1) are matched to our sends, messages a person typed in
+the 1MSG inbox (`self` 0) are recorded as the manager's and count as the human response.
+None of them is ever answered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from session_reply.bus import Event
+from session_reply.domain.managers import assign_manager
+from session_reply.domain.status import (
+    AUTHOR_CLIENT,
+    AUTHOR_EXTERNAL,
+    AUTHOR_MANAGER,
+    LEAD_NEW,
+)
+from session_reply.domain.topic import extract_topic
+from session_reply.domain.window import window_expires_at
+from session_reply.flows.context import Context
+from session_reply.flows.lifecycle import lead_status_event, mark_human_response
+from session_reply.flows.send_reply import record_accepted
+from session_reply.onemsg.wire import InboundMessage
+from session_reply.queue import AUTO_REPLY, SendCommand
+from session_reply.store import (
+    Update,
+    inbound_sk,
+    lead_pk,
+    new_lead_update,
+    now,
+    pmid_key,
+)
+
+OPENED = "opened"
+FOLLOW_UP = "follow_up"
+DUPLICATE = "duplicate"
+ECHO = "echo"
+MANAGER_MESSAGE = "manager_message"
+EXTERNAL_MESSAGE = "external_message"
+GROUP_MESSAGE = "group_message"
+
+
+@dataclass(slots=True)
+class Received:
+    outcome: str
+    events: list[Event] = field(default_factory=list)
+
+
+def receive_message(message: InboundMessage, ctx: Context | None = None) -> Received:
+    ctx = ctx or Context.default()
+    if message.from_me:
+        return _own_message(message, ctx)
+    if not message.is_private_chat:
+        # Group chats are recorded for the CRM but never auto-answered.
+        at = now()
+        item = _message_item(message, AUTHOR_CLIENT, "in", at)
+        if (
+            ctx.store.record_message(_pointer(message, "in", AUTHOR_CLIENT, False), item)
+            is not None
+        ):
+            return Received(DUPLICATE)
+        return Received(GROUP_MESSAGE)
+    return _client_message(message, ctx)
+
+
+def _message_item(
+    message: InboundMessage, author: str, direction: str, at: float
+) -> dict[str, object]:
+    media = message.type not in ("chat", "text", "")
+    return {
+        "PK": lead_pk(message.chat_id),
+        "SK": inbound_sk(message.time, message.id),
+        "id": message.id,
+        "provider_id": message.id,
+        "chat_id": message.chat_id,
+        "direction": direction,
+        "author": author,
+        "type": message.type,
+        "body": message.text,
+        "media_url": message.body if media else None,
+        "quoted_id": message.quoted_id,
+        "time": message.time,
+        "received_at": at,
+    }
+
+
+def _pointer(
+    message: InboundMessage, direction: str, author: str, opened: bool
+) -> dict[str, object]:
+    return {
+        **pmid_key(message.id),
+        "chat_id": message.chat_id,
+        "lead_pk": lead_pk(message.chat_id),
+        "sk": inbound_sk(message.time, message.id),
+        "direction": direction,
+        "author": author,
+        "opened_session": opened,
+    }
+
+
+def _auto_reply(message: InboundMessage, at: float) -> SendCommand:
+    return SendCommand(
+        kind=AUTO_REPLY,
+        key=message.id,
+        chat_id=message.chat_id,
+        session_id=message.id,
+        requested_at=at,
+    )
+
+
+def _client_message(message: InboundMessage, ctx: Context) -> Received:
+    settings = ctx.settings
+    at = now()
+    item = _message_item(message, AUTHOR_CLIENT, "in", at)
+    expires = window_expires_at(message.time, settings.window_seconds)
+    topic = extract_topic(message.text, message.type)
+    profile: dict[str, object] = {
+        "phone": message.phone,
+        **({"name": message.sender_name} if message.sender_name else {}),
+    }
+    lead = new_lead_update(
+        message.chat_id,
+        {
+            **profile,
+            "session_id": message.id,
+            "session_opened_at": message.time,
+            "last_inbound_at": message.time,
+            "window_expires_at": expires,
+            "topic": topic.label,
+            "topic_rule": topic.rule_id,
+            "topic_confidence": topic.confidence,
+            "manager": assign_manager(message.chat_id, settings.managers),
+        },
+        # A request opens when the chat has no client message within the session gap.
+        condition="attribute_not_exists(#last_inbound_at) OR #last_inbound_at < :threshold",
+        values={":threshold": message.time - settings.session_gap_seconds},
+    )
+    session = {
+        "PK": lead_pk(message.chat_id),
+        "SK": f"SESSION#{message.time:010d}#{message.id}",
+        "opened_at": message.time,
+        "inbound_id": message.id,
+        "topic": topic.label,
+    }
+    cancelled = ctx.store.open_session(
+        _pointer(message, "in", AUTHOR_CLIENT, True), item, session, lead
+    )
+    if cancelled is None:
+        ctx.queue.enqueue(_auto_reply(message, at))
+        return Received(
+            OPENED,
+            [
+                Event("InboundMessageReceived", _inbound_detail(message, opened=True)),
+                lead_status_event(message.chat_id, message.id, LEAD_NEW, at),
+            ],
+        )
+    if cancelled.failed(0):
+        old = cancelled.old_item(0) or {}
+        if old.get("opened_session"):
+            # A retry of the message that opened the request: the first attempt may have
+            # stopped before queueing. Queueing again is safe: SQS dedupe and the send
+            # ledger are keyed on this message id.
+            ctx.queue.enqueue(_auto_reply(message, at))
+        return Received(DUPLICATE)
+    return _follow_up(message, item, profile, expires, ctx)
+
+
+def _follow_up(
+    message: InboundMessage,
+    item: dict[str, object],
+    profile: dict[str, object],
+    expires: int,
+    ctx: Context,
+) -> Received:
+    """A client message inside an open request: recorded, window refreshed, not answered."""
+    key = {"PK": lead_pk(message.chat_id), "SK": "LEAD"}
+    pointer = _pointer(message, "in", AUTHOR_CLIENT, False)
+    refresh = Update(
+        key=key,
+        sets={
+            **profile,
+            "last_inbound_at": message.time,
+            "window_expires_at": expires,
+            "updated_at": now(),
+        },
+        adds={"inbound_count": 1},
+        condition="#last_inbound_at <= :t",  # the window only moves forward
+        values={":t": message.time},
+    )
+    cancelled = ctx.store.record_message(pointer, item, refresh)
+    if cancelled is not None and not cancelled.failed(0):
+        # Older than what we have (webhooks arrive out of order): record, keep the window.
+        count_only = Update(key=key, sets={"updated_at": now()}, adds={"inbound_count": 1})
+        cancelled = ctx.store.record_message(pointer, item, count_only)
+    if cancelled is not None:
+        return Received(DUPLICATE)
+    return Received(
+        FOLLOW_UP, [Event("InboundMessageReceived", _inbound_detail(message, opened=False))]
+    )
+
+
+def _own_message(message: InboundMessage, ctx: Context) -> Received:
+    if message.via_api:
+        if ctx.store.get_pointer(message.id) is not None:
+            return Received(ECHO)  # our send, already recorded by the sender
+        for out in ctx.store.sends_in_flight(message.chat_id):
+            if out.get("body") == message.body:
+                # The echo overtook the sender's own write: it settles the send.
+                events = record_accepted(ctx, out, message.id, int(out.get("attempt", 0)))
+                return Received(ECHO, events)
+        return _record_own(message, AUTHOR_EXTERNAL, ctx)
+    return _record_own(message, AUTHOR_MANAGER, ctx)
+
+
+def _record_own(message: InboundMessage, author: str, ctx: Context) -> Received:
+    at = now()
+    item = {
+        **_message_item(message, author, "out", at),
+        "status": "sent",
+        "status_rank": 1,
+        "sent_at": at,
+    }
+    if ctx.store.record_message(_pointer(message, "out", author, False), item) is not None:
+        return Received(DUPLICATE)
+    if author != AUTHOR_MANAGER:
+        return Received(EXTERNAL_MESSAGE)
+    events = [
+        Event(
+            "ManagerMessageRecorded",
+            {"chat_id": message.chat_id, "provider_id": message.id, "via": "1msg_app", "at": at},
+        )
+    ]
+    events += mark_human_response(ctx, message.chat_id, at)
+    return Received(MANAGER_MESSAGE, events)
+
+
+def _inbound_detail(message: InboundMessage, *, opened: bool) -> dict[str, object]:
+    return {
+        "chat_id": message.chat_id,
+        "provider_id": message.id,
+        "type": message.type,
+        "time": message.time,
+        "opened_request": opened,
+    }

@@ -1,0 +1,276 @@
+"""Send one queued message through 1MSG, at most once per business key.
+
+The OUT item in the lead's partition is both the send ledger and the message:
+  claim (PENDING/new -> SENDING, with a lease) -> check the window and staleness ->
+  sendMessage -> ACCEPTED (provider id stored, pointer written for statuses) or
+  QUEUED / FAILED / SKIPPED with the reason, or back to PENDING for a retry.
+An attempt whose outcome is unknown (timeout after the request left) keeps SENDING until
+its lease ends: the `fromMe` echo of that message settles it meanwhile (see
+receive_message), and only a send with no echo by then is tried again.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from session_reply.bus import Event
+from session_reply.domain.reply import first_name, render_reply
+from session_reply.domain.status import (
+    AUTHOR_AUTO,
+    AUTHOR_MANAGER,
+    LEAD_AUTO_REPLIED,
+)
+from session_reply.domain.window import window_open
+from session_reply.errors import PermanentError, RetryableError
+from session_reply.flows.apply_status import LEAD_STATUS_FOR_REASON, apply_parked_statuses
+from session_reply.flows.context import Context
+from session_reply.flows.lifecycle import advance_lead, mark_human_response
+from session_reply.observability import count, logger
+from session_reply.onemsg.errors import (
+    Accepted,
+    OutcomeUnknownError,
+    ProviderAuthError,
+    ProviderRejectedError,
+)
+from session_reply.queue import AUTO_REPLY, SendCommand
+from session_reply.store import (
+    ACCEPTED,
+    AWAITING_PK,
+    FAILED,
+    FINAL_SEND_STATES,
+    PENDING,
+    QUEUED,
+    SENDING,
+    SKIPPED,
+    Item,
+    lead_pk,
+    now,
+    out_sk,
+    pmid_key,
+)
+
+SENT = "sent"
+ALREADY_DONE = "already_done"
+
+
+@dataclass(slots=True)
+class SendResult:
+    outcome: str  # sent | queued | skipped | failed | already_done
+    reason: str | None = None
+    provider_id: str | None = None
+    events: list[Event] = field(default_factory=list)
+
+
+def send_key(command: SendCommand) -> str:
+    prefix = "auto" if command.kind == AUTO_REPLY else "api"
+    return f"{prefix}:{command.key}"
+
+
+def backoff_seconds(attempt: int, cap: int) -> int:
+    """Exponential backoff with full jitter: 2, 4, 8 … s, capped."""
+    ceiling = min(cap, 2 ** max(1, attempt))
+    return max(1, int(random.uniform(ceiling / 2, ceiling)))  # noqa: S311 - not crypto
+
+
+def send_reply(command: SendCommand, ctx: Context | None = None) -> SendResult:
+    ctx = ctx or Context.default()
+    settings = ctx.settings
+    key = send_key(command)
+    lead = ctx.store.get_lead(command.chat_id)
+    if lead is None:
+        raise PermanentError("no lead for this chat")
+    auto = command.kind == AUTO_REPLY
+    body = (
+        render_reply(
+            settings.reply_template,
+            first_name(str(lead.get("name", "")), settings.fallback_client_name),
+            str(lead.get("topic") or "your request"),
+            str(lead.get("manager") or settings.managers[0]),
+        )
+        if auto
+        else (command.body or "")
+    )
+    fields: dict[str, Any] = {
+        "id": key,
+        "chat_id": command.chat_id,
+        "direction": "out",
+        "author": AUTHOR_AUTO if auto else AUTHOR_MANAGER,
+        "kind": command.kind,
+        "session_id": command.session_id,
+        "body": body,
+        "time": command.requested_at,
+    }
+    claimed, current = ctx.store.claim_send(
+        command.chat_id, key, fields, settings.send_lease_seconds
+    )
+    if claimed is None:
+        return _not_claimed(current or {}, settings.send_lease_seconds)
+    attempt = int(claimed["attempt"])
+    if attempt > 1 and claimed.get("outcome_unknown_at"):
+        # The last attempt timed out and no echo or status settled it within the grace
+        # period: 1MSG did not send it, so sending again is not a double send.
+        count("SendReconciledAsLost")
+
+    at = now()
+    skip = _skip_reason(command, lead, at, ctx)
+    if skip:
+        return _finish_refused(ctx, command, key, attempt, SKIPPED, skip, None)
+
+    try:
+        outcome = ctx.onemsg.send_message(command.chat_id, body)
+    except OutcomeUnknownError:
+        ctx.store.finish_send(
+            command.chat_id,
+            key,
+            attempt,
+            {
+                "state": SENDING,
+                "outcome_unknown_at": at,
+                "lease_until": at + settings.send_lease_seconds,
+                "last_error": "outcome_unknown",
+            },
+        )
+        count("SendOutcomeUnknown")
+        raise RetryableError(
+            "sendMessage outcome unknown; waiting for the echo",
+            retry_after=settings.send_lease_seconds,
+        ) from None
+    except ProviderRejectedError as exc:
+        state = FAILED
+        return _finish_refused(ctx, command, key, attempt, state, exc.reason, exc.detail)
+    except RetryableError as exc:
+        ctx.store.finish_send(
+            command.chat_id,
+            key,
+            attempt,
+            {
+                "state": PENDING,
+                "last_error": type(exc).__name__,
+            },
+        )
+        if isinstance(exc, ProviderAuthError):
+            count("ProviderAuthFailed")  # alarmed: an operator must fix the token
+            exc.retry_after = settings.max_backoff_seconds
+        else:
+            exc.retry_after = backoff_seconds(attempt, settings.max_backoff_seconds)
+        count("SendRetried")
+        raise
+
+    if isinstance(outcome, Accepted):
+        events = record_accepted(ctx, {**claimed, **fields}, outcome.provider_id, attempt)
+        return SendResult(SENT, provider_id=outcome.provider_id, events=events)
+    ctx.store.finish_send(
+        command.chat_id, key, attempt, {"state": QUEUED, "job_id": outcome.job_id}
+    )
+    count("SendQueuedByProvider")
+    return SendResult(QUEUED)
+
+
+def _not_claimed(current: Item, lease_seconds: int) -> SendResult:
+    state = current.get("state")
+    if state in FINAL_SEND_STATES or state == QUEUED:
+        count("SendDuplicateSkipped")
+        return SendResult(ALREADY_DONE, provider_id=current.get("provider_id"))
+    # Another attempt holds the lease (in flight, or waiting for its echo).
+    remaining = int(float(current.get("lease_until", 0)) - now()) + 1
+    raise RetryableError(
+        "send in flight elsewhere", retry_after=max(1, min(remaining, lease_seconds))
+    )
+
+
+def _skip_reason(command: SendCommand, lead: Item, at: float, ctx: Context) -> str | None:
+    settings = ctx.settings
+    if command.kind == AUTO_REPLY:
+        if lead.get("session_id") != command.session_id:
+            return "superseded"  # a newer request opened since this reply was queued
+        if at - command.requested_at > settings.max_auto_reply_age_seconds:
+            return "stale"
+    expires = lead.get("window_expires_at")
+    if not window_open(
+        int(expires) if expires is not None else None, at, settings.window_margin_seconds
+    ):
+        return "window_closed"
+    return None
+
+
+def _finish_refused(
+    ctx: Context,
+    command: SendCommand,
+    key: str,
+    attempt: int,
+    state: str,
+    reason: str,
+    detail: str | None,
+) -> SendResult:
+    fields = {
+        "state": state,
+        "reason": reason,
+        "reason_detail": detail,
+        "status": "failed" if state == FAILED else "skipped",
+    }
+    ctx.store.finish_send(command.chat_id, key, attempt, fields)
+    count(f"Send{state.title()}")
+    logger.info("send not made", extra={"send_key": key, "state": state, "reason": reason})
+    events = [
+        Event(
+            "SendFailed",
+            {"chat_id": command.chat_id, "message_id": key, "state": state, "reason": reason},
+        )
+    ]
+    lead_status = LEAD_STATUS_FOR_REASON.get(reason)
+    if lead_status:
+        events += advance_lead(ctx, command.chat_id, command.session_id, lead_status, now())
+    return SendResult(state.lower(), reason=reason, events=events)
+
+
+def record_accepted(ctx: Context, out: Item, provider_id: str, attempt: int) -> list[Event]:
+    """1MSG took the message (answer or echo, whichever came first): store its id, the
+    pointer statuses join on, the lead's first-response time, and any early statuses."""
+    chat_id = str(out["chat_id"])
+    key = str(out["id"])
+    at = now()
+    pointer = {
+        **pmid_key(provider_id),
+        "chat_id": chat_id,
+        "lead_pk": lead_pk(chat_id),
+        "sk": out_sk(key),
+        "direction": "out",
+        "author": out.get("author"),
+    }
+    cancelled = ctx.store.finish_send(
+        chat_id,
+        key,
+        attempt,
+        {
+            "state": ACCEPTED,
+            "provider_id": provider_id,
+            "accepted_at": at,
+            "awaiting_pk": AWAITING_PK,
+            "awaiting_since": at,
+        },
+        pointer=pointer,
+    )
+    if cancelled is not None:
+        return []  # the echo (or the sender) recorded it first
+    count("ReplySent" if out.get("author") == AUTHOR_AUTO else "ManagerMessageSent")
+    events = [
+        Event(
+            "MessageSent",
+            {
+                "chat_id": chat_id,
+                "message_id": key,
+                "provider_id": provider_id,
+                "author": out.get("author"),
+                "at": at,
+            },
+        )
+    ]
+    session_id = str(out.get("session_id") or "")
+    if out.get("author") == AUTHOR_AUTO:
+        ctx.store.set_lead_once(chat_id, session_id, {"auto_reply_at": at})
+        events += advance_lead(ctx, chat_id, session_id, LEAD_AUTO_REPLIED, at)
+    else:
+        events += mark_human_response(ctx, chat_id, at)
+    return events + apply_parked_statuses(ctx, provider_id, pointer)

@@ -1,0 +1,119 @@
+"""The 1MSG HTTP client (httpx), one per container so connections are reused."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import httpx
+
+from session_reply.onemsg.errors import (
+    OutcomeUnknownError,
+    ProviderUnavailableError,
+    SendOutcome,
+    classify,
+)
+
+
+class OneMsgClient:
+    """Calls `{base_url}/{channel_id}/{method}`.
+
+    The token goes as `Authorization: Bearer` (1MSG's own examples) or, with
+    `auth="query"`, as `?token=`. URLs are never logged, because the query form holds
+    the token.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        channel_id: str,
+        token: str,
+        *,
+        auth: str = "bearer",
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Accept": "application/json", "User-Agent": "session-reply/0.1"}
+        params: dict[str, str] = {}
+        if auth == "query":
+            params["token"] = token
+        else:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=f"{base_url.rstrip('/')}/{channel_id}/",
+            headers=headers,
+            params=params,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _post_send(self, method: str, payload: dict[str, Any]) -> SendOutcome:
+        try:
+            response = self._http.post(method, json=payload)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # The request never reached 1MSG: safe to retry.
+            raise ProviderUnavailableError(f"cannot reach 1MSG: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            # Read timeout, reset after the request left: 1MSG may have sent it.
+            raise OutcomeUnknownError(
+                f"1MSG {method} outcome unknown: {type(exc).__name__}"
+            ) from exc
+        return classify(response.status_code, _json(response))
+
+    def send_message(self, chat_id: str, body: str) -> SendOutcome:
+        phone = chat_id.split("@", 1)[0]
+        return self._post_send("sendMessage", {"phone": phone, "body": body})
+
+    def send_template(
+        self, chat_id: str, template: str, namespace: str, language: str, params: list[str]
+    ) -> SendOutcome:
+        payload: dict[str, Any] = {
+            "phone": chat_id.split("@", 1)[0],
+            "template": template,
+            "namespace": namespace,
+            "language": {"policy": "deterministic", "code": language},
+            "params": [
+                {"type": "body", "parameters": [{"type": "text", "text": p} for p in params]}
+            ],
+        }
+        return self._post_send("sendTemplate", payload)
+
+    def hook_info(self, message_id: str) -> Any:
+        """The raw `hookInfo` answer; None when 1MSG does not know the id (legacy 404)."""
+        try:
+            response = self._http.get("hookInfo", params={"messageId": message_id})
+        except httpx.TransportError as exc:
+            raise ProviderUnavailableError(f"hookInfo failed: {type(exc).__name__}") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            classify(response.status_code, _json(response))
+        return _json(response)
+
+    def get(self, method: str) -> Any:
+        response = self._http.get(method)
+        response.raise_for_status()
+        return _json(response)
+
+    def post(self, method: str, payload: dict[str, Any]) -> Any:
+        response = self._http.post(method, json=payload)
+        response.raise_for_status()
+        return _json(response)
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:500]
+
+
+@lru_cache(maxsize=4)
+def get_client(
+    base_url: str, channel_id: str, token: str, auth: str, timeout: float
+) -> OneMsgClient:
+    """One client per configuration per container (keeps the TLS connection warm)."""
+    return OneMsgClient(base_url, channel_id, token, auth=auth, timeout=timeout)

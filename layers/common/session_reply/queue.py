@@ -1,0 +1,79 @@
+"""The send queue (SQS FIFO): commands for the sender, grouped per chat."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from session_reply.errors import StoreUnavailableError
+
+AUTO_REPLY = "auto_reply"
+MANAGER_MESSAGE = "manager_message"
+
+
+@dataclass(frozen=True, slots=True)
+class SendCommand:
+    """Send one message to one chat. `key` is the business idempotency key: the inbound
+    message id for an auto-reply, the caller's idempotency key for a manager message."""
+
+    kind: str
+    key: str
+    chat_id: str
+    session_id: str
+    requested_at: float
+    body: str | None = None  # manager messages carry their text; auto-replies render it
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str) -> SendCommand:
+        data: dict[str, Any] = json.loads(raw)
+        fields: dict[str, Any] = {name: data.get(name) for name in cls.__dataclass_fields__}
+        return cls(**fields)
+
+
+def dedup_id(key: str) -> str:
+    """SQS allows 128 chars of [A-Za-z0-9 punctuation]; the key may hold anything."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _sqs_client() -> Any:
+    config = Config(
+        connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+    )
+    return boto3.client("sqs", config=config)
+
+
+class SendQueue:
+    def __init__(self, queue_url: str, client: Any = None) -> None:
+        self.url = queue_url
+        self.client = client or _sqs_client()
+
+    def enqueue(self, command: SendCommand) -> None:
+        try:
+            self.client.send_message(
+                QueueUrl=self.url,
+                MessageBody=command.to_json(),
+                MessageGroupId=command.chat_id,  # one chat's messages go out in order
+                MessageDeduplicationId=dedup_id(f"{command.kind}:{command.key}"),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreUnavailableError(f"SQS SendMessage failed: {type(exc).__name__}") from exc
+
+    def delay(self, receipt_handle: str, seconds: int) -> None:
+        """Back off: the record comes back after `seconds` instead of the queue default."""
+        # On failure the queue's own visibility timeout still brings the record back.
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self.client.change_message_visibility(
+                QueueUrl=self.url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+            )

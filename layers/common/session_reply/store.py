@@ -1,0 +1,564 @@
+"""DynamoDB access: the single table of leads, sessions, messages, markers and the send ledger.
+
+Every guarantee that two concurrent invocations could break is enforced here by a
+conditional write or a transaction, never by read-then-write.
+
+Items (PK / SK):
+  LEAD#<chatId> / LEAD                      the lead and its current session
+  LEAD#<chatId> / SESSION#<time>#<msgId>    one per request, opened by a client message
+  LEAD#<chatId> / MSG#<time>#<msgId>        a message that came through the webhook
+  LEAD#<chatId> / OUT#<sendKey>             a message we send: ledger and message in one
+  PMID#<providerId> / PMID                  pointer to the message; its conditional put is
+                                            the inbound dedupe and the ack -> message join
+  PMID#<providerId> / STATUS#<status>       one per status event: dedupe, history, and the
+                                            parking place of statuses that arrive early
+  HOOK#<date> / <receivedAt>#<uuid>         a webhook body kept for inspection (TTL)
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, cast
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from session_reply.domain.status import LEAD_NEW, LEAD_STATUS_RANK, MESSAGE_STATUS_RANK
+from session_reply.errors import RetryableError, StoreUnavailableError
+
+Item = dict[str, Any]
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+# Send-ledger states. A send key moves PENDING -> SENDING -> one of the final states;
+# SENDING whose lease expired may be claimed again (after reconciliation).
+PENDING, SENDING, ACCEPTED, QUEUED, FAILED, SKIPPED = (
+    "PENDING",
+    "SENDING",
+    "ACCEPTED",
+    "QUEUED",
+    "FAILED",
+    "SKIPPED",
+)
+FINAL_SEND_STATES = frozenset({ACCEPTED, FAILED, SKIPPED})
+# Sparse index of sent messages still waiting for delivery: only items that carry these
+# attributes are in it, so the poller queries a short list instead of scanning the table.
+AWAITING_INDEX = "AwaitingStatus"
+AWAITING_PK = "AWAIT"
+AWAITING_ATTRS = ("awaiting_pk", "awaiting_since")
+
+
+def now() -> float:
+    return round(time.time(), 3)
+
+
+def lead_pk(chat_id: str) -> str:
+    return f"LEAD#{chat_id}"
+
+
+def inbound_sk(sent_at: int, message_id: str) -> str:
+    return f"MSG#{sent_at:010d}#{message_id}"
+
+
+def out_sk(send_key: str) -> str:
+    return f"OUT#{send_key}"
+
+
+def pmid_key(provider_id: str) -> Item:
+    return {"PK": f"PMID#{provider_id}", "SK": "PMID"}
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, Mapping):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _SERIALIZER.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
+
+
+def deserialize(item: Mapping[str, Any] | None) -> Item | None:
+    if not item:
+        return None
+    return {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(slots=True)
+class Update:
+    """An UpdateItem built from readable parts, with placeholders generated safely."""
+
+    key: Item
+    sets: dict[str, Any]
+    set_if_missing: dict[str, Any] | None = None
+    adds: dict[str, int] | None = None
+    removes: tuple[str, ...] = ()
+    condition: str | None = None
+    values: dict[str, Any] | None = None  # extra :values used by the condition
+
+    def expression(self, table: str) -> dict[str, Any]:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = dict(self.values or {})
+        clauses: list[str] = []
+        sets = []
+        # A None value means "nothing to set" (DynamoDB has no use for a null here).
+        present = {attr: value for attr, value in self.sets.items() if value is not None}
+        for i, (attr, value) in enumerate(present.items()):
+            names[f"#s{i}"] = attr
+            values[f":s{i}"] = value
+            sets.append(f"#s{i} = :s{i}")
+        for i, (attr, value) in enumerate((self.set_if_missing or {}).items()):
+            names[f"#m{i}"] = attr
+            values[f":m{i}"] = value
+            sets.append(f"#m{i} = if_not_exists(#m{i}, :m{i})")
+        if sets:
+            clauses.append("SET " + ", ".join(sets))
+        if self.adds:
+            adds = []
+            for i, (attr, amount) in enumerate(self.adds.items()):
+                names[f"#a{i}"] = attr
+                values[f":a{i}"] = amount
+                adds.append(f"#a{i} :a{i}")
+            clauses.append("ADD " + ", ".join(adds))
+        if self.removes:
+            removes = []
+            for i, attr in enumerate(self.removes):
+                names[f"#r{i}"] = attr
+                removes.append(f"#r{i}")
+            clauses.append("REMOVE " + ", ".join(removes))
+        request: dict[str, Any] = {
+            "TableName": table,
+            "Key": serialize(self.key),
+            "UpdateExpression": " ".join(clauses),
+            "ExpressionAttributeNames": names,
+        }
+        if self.condition:
+            request["ConditionExpression"] = self.condition
+            # Conditions name attributes directly; give them their own placeholders.
+            for word in _condition_names(self.condition):
+                names[f"#{word}"] = word
+        if values:
+            request["ExpressionAttributeValues"] = serialize(values)
+        return request
+
+
+def _condition_names(condition: str) -> list[str]:
+    """`#status_rank` in a condition refers to the attribute `status_rank`."""
+    words = []
+    for token in condition.replace("(", " ").replace(")", " ").replace(",", " ").split():
+        if token.startswith("#"):
+            words.append(token[1:])
+    return words
+
+
+class TransactionCancelled(Exception):
+    """A transaction failed its conditions; `reasons` has one entry per item."""
+
+    def __init__(self, reasons: list[dict[str, Any]]) -> None:
+        super().__init__("transaction cancelled")
+        self.reasons = reasons
+
+    def failed(self, index: int) -> bool:
+        return self.reasons[index].get("Code") == "ConditionalCheckFailed"
+
+    def old_item(self, index: int) -> Item | None:
+        return deserialize(self.reasons[index].get("Item"))
+
+    @property
+    def conflict(self) -> bool:
+        return any(r.get("Code") == "TransactionConflict" for r in self.reasons)
+
+
+@lru_cache(maxsize=1)
+def _dynamodb_client() -> Any:
+    # Short timeouts and the SDK's standard retries: the webhook must answer fast.
+    config = Config(
+        connect_timeout=2,
+        read_timeout=5,
+        retries={"mode": "standard", "max_attempts": 3},
+    )
+    return boto3.client("dynamodb", config=config)
+
+
+class Store:
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        self.table = table_name
+        self.client = client or _dynamodb_client()
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _call(self, operation: str, **request: Any) -> dict[str, Any]:
+        try:
+            response: dict[str, Any] = getattr(self.client, operation)(**request)
+            return response
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ConditionalCheckFailedException":
+                raise
+            if code == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons", [])
+                cancelled = TransactionCancelled([dict(r) for r in reasons])
+                if cancelled.conflict:
+                    raise RetryableError("concurrent write on the same lead; retry") from exc
+                raise cancelled from exc
+            raise StoreUnavailableError(f"DynamoDB {operation} failed: {code}") from exc
+        except BotoCoreError as exc:
+            raise StoreUnavailableError(f"DynamoDB {operation} failed: {exc}") from exc
+
+    def _put(self, item: Item, condition: str | None = None) -> dict[str, Any]:
+        request: dict[str, Any] = {"Put": {"TableName": self.table, "Item": serialize(item)}}
+        if condition:
+            request["Put"]["ConditionExpression"] = condition
+            request["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return request
+
+    def _update(self, update: Update) -> dict[str, Any]:
+        body = update.expression(self.table)
+        if update.condition:
+            body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return {"Update": body}
+
+    def transact(self, *items: dict[str, Any]) -> None:
+        self._call("transact_write_items", TransactItems=list(items))
+
+    def update(self, update: Update, returns: str = "ALL_NEW") -> Item | None:
+        """Apply `update`; None when its condition does not hold."""
+        request = update.expression(self.table)
+        request["ReturnValues"] = returns
+        try:
+            response = self._call("update_item", **request)
+        except ClientError:  # only ConditionalCheckFailedException reaches here
+            return None
+        return deserialize(response.get("Attributes")) or {}
+
+    def update_or_old(self, update: Update) -> tuple[Item | None, Item | None]:
+        """(new item, None) when applied; (None, old item) when the condition failed."""
+        request = update.expression(self.table)
+        request["ReturnValues"] = "ALL_NEW"
+        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        try:
+            response = self._call("update_item", **request)
+        except ClientError as exc:
+            return None, deserialize(cast(Item, exc.response.get("Item"))) or {}
+        return deserialize(response.get("Attributes")) or {}, None
+
+    def get(self, key: Item, consistent: bool = True) -> Item | None:
+        response = self._call(
+            "get_item", TableName=self.table, Key=serialize(key), ConsistentRead=consistent
+        )
+        return deserialize(response.get("Item"))
+
+    def query_partition(self, pk: str, sk_prefix: str | None = None) -> list[Item]:
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk",
+            "ExpressionAttributeValues": serialize({":pk": pk}),
+            "ConsistentRead": True,
+        }
+        if sk_prefix:
+            request["KeyConditionExpression"] += " AND begins_with(SK, :sk)"
+            request["ExpressionAttributeValues"] = serialize({":pk": pk, ":sk": sk_prefix})
+        items: list[Item] = []
+        while True:
+            response = self._call("query", **request)
+            items.extend(i for i in map(deserialize, response.get("Items", [])) if i)
+            if "LastEvaluatedKey" not in response:
+                return items
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # -- inbound -----------------------------------------------------------------------
+
+    def open_session(
+        self, pointer: Item, message: Item, session: Item, lead: Update
+    ) -> TransactionCancelled | None:
+        """Record a client message that opens a new request, atomically with its dedupe
+        marker and the lead. Returns the cancellation when a condition failed: index 0
+        failed = duplicate, index 3 failed = a session is already open."""
+        try:
+            self.transact(
+                self._put(pointer, "attribute_not_exists(PK)"),
+                self._put(message),
+                self._put(session),
+                self._update(lead),
+            )
+        except TransactionCancelled as cancelled:
+            return cancelled
+        return None
+
+    def record_message(
+        self, pointer: Item, message: Item, lead: Update | None = None
+    ) -> TransactionCancelled | None:
+        """Record a message with its dedupe marker (and a lead update) in one transaction."""
+        items = [self._put(pointer, "attribute_not_exists(PK)"), self._put(message)]
+        if lead is not None:
+            items.append(self._update(lead))
+        try:
+            self.transact(*items)
+        except TransactionCancelled as cancelled:
+            return cancelled
+        return None
+
+    def keep_raw_hook(self, body: str, reason: str, ttl_days: int) -> None:
+        at = now()
+        day = time.strftime("%Y-%m-%d", time.gmtime(at))
+        self._call(
+            "put_item",
+            TableName=self.table,
+            Item=serialize(
+                {
+                    "PK": f"HOOK#{day}",
+                    "SK": f"{at:.3f}#{uuid.uuid4()}",
+                    "reason": reason,
+                    "body": body[:100_000],
+                    "size": len(body),
+                    "received_at": at,
+                    "expires_at": int(at) + ttl_days * 86_400,
+                }
+            ),
+        )
+
+    # -- leads -------------------------------------------------------------------------
+
+    def get_lead(self, chat_id: str) -> Item | None:
+        return self.get({"PK": lead_pk(chat_id), "SK": "LEAD"})
+
+    def lead_with_messages(self, chat_id: str) -> tuple[Item | None, list[Item]]:
+        items = self.query_partition(lead_pk(chat_id))
+        lead = next((i for i in items if i["SK"] == "LEAD"), None)
+        messages = [i for i in items if i["SK"].startswith(("MSG#", "OUT#"))]
+        return lead, messages
+
+    def advance_lead_status(
+        self, chat_id: str, session_id: str, status: str, extra: dict[str, Any] | None = None
+    ) -> Item | None:
+        """Move the lead's status forward within its current session; None if it would not
+        move (already there or beyond, or a newer session has opened)."""
+        return self.update(
+            Update(
+                key={"PK": lead_pk(chat_id), "SK": "LEAD"},
+                sets={
+                    "status": status,
+                    "status_rank": LEAD_STATUS_RANK[status],
+                    "updated_at": now(),
+                    **(extra or {}),
+                },
+                condition="#session_id = :sid AND #status_rank < :rank",
+                values={":sid": session_id, ":rank": LEAD_STATUS_RANK[status]},
+            )
+        )
+
+    def set_lead_once(self, chat_id: str, session_id: str, fields: dict[str, Any]) -> Item | None:
+        """Set timestamps that keep their first value (e.g. first_human_response_at)."""
+        return self.update(
+            Update(
+                key={"PK": lead_pk(chat_id), "SK": "LEAD"},
+                sets={"updated_at": now()},
+                set_if_missing=fields,
+                condition="#session_id = :sid",
+                values={":sid": session_id},
+            )
+        )
+
+    # -- statuses ----------------------------------------------------------------------
+
+    def add_status_event(self, provider_id: str, event: Item) -> bool:
+        """Append a status event; False when this (message, status) was seen before."""
+        item = {"PK": f"PMID#{provider_id}", "SK": f"STATUS#{event['status']}", **event}
+        try:
+            self._call(
+                "put_item",
+                TableName=self.table,
+                Item=serialize(item),
+                ConditionExpression="attribute_not_exists(PK)",
+            )
+        except ClientError:
+            return False
+        return True
+
+    def status_events(self, provider_id: str) -> list[Item]:
+        return self.query_partition(f"PMID#{provider_id}", "STATUS#")
+
+    def get_pointer(self, provider_id: str) -> Item | None:
+        return self.get(pmid_key(provider_id))
+
+    def apply_message_status(
+        self, pk: str, sk: str, status: str, at: float, details: dict[str, Any]
+    ) -> tuple[Item | None, bool]:
+        """Record `<status>_at` (first value wins) and move `status` forward only.
+
+        Returns (message, moved). The rank check is the write's condition, so two acks
+        racing each other can never move a status backwards.
+        """
+        rank = MESSAGE_STATUS_RANK[status]
+        key = {"PK": pk, "SK": sk}
+        moved = self.update(
+            Update(
+                key=key,
+                sets={"status": status, "status_rank": rank, **details},
+                set_if_missing={f"{status}_at": at},
+                # Delivered, read or failed: the poller has nothing left to ask about.
+                removes=AWAITING_ATTRS if rank >= MESSAGE_STATUS_RANK["delivered"] else (),
+                condition="attribute_exists(PK) AND (attribute_not_exists(#status_rank) "
+                "OR #status_rank < :rank)",
+                values={":rank": rank},
+            )
+        )
+        if moved is not None:
+            return moved, True
+        # Out of order or duplicate: keep the timestamp (and reason) without moving back.
+        kept = self.update(
+            Update(
+                key=key,
+                sets=details,
+                set_if_missing={f"{status}_at": at},
+                condition="attribute_exists(PK)",
+            )
+        )
+        return kept, False
+
+    # -- the send ledger ---------------------------------------------------------------
+
+    def create_pending_send(self, item: Item) -> Item | None:
+        """Create an OUT item in PENDING; returns the existing item if the key was used."""
+        try:
+            self._call(
+                "put_item",
+                TableName=self.table,
+                Item=serialize({**item, "state": PENDING}),
+                ConditionExpression="attribute_not_exists(PK)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            return deserialize(cast(Item, exc.response.get("Item"))) or {}
+        return None
+
+    def claim_send(
+        self, chat_id: str, send_key: str, fields: dict[str, Any], lease_seconds: int
+    ) -> tuple[Item | None, Item | None]:
+        """Take the send key for one attempt. (claimed item, None) or (None, current item).
+
+        Free to claim: new, PENDING, or SENDING whose lease ran out (a crashed or timed-out
+        attempt, which the caller must reconcile before sending again).
+        """
+        at = now()
+        return self.update_or_old(
+            Update(
+                key={"PK": lead_pk(chat_id), "SK": out_sk(send_key)},
+                sets={
+                    "state": SENDING,
+                    "lease_until": at + lease_seconds,
+                    "updated_at": at,
+                    **fields,
+                },
+                set_if_missing={"created_at": at, "status": "queued", "status_rank": 0},
+                adds={"attempt": 1},
+                condition="attribute_not_exists(#state) OR #state = :pending "
+                "OR (#state = :sending AND #lease_until < :now)",
+                values={":pending": PENDING, ":sending": SENDING, ":now": at},
+            )
+        )
+
+    def finish_send(
+        self,
+        chat_id: str,
+        send_key: str,
+        attempt: int,
+        fields: dict[str, Any],
+        pointer: Item | None = None,
+        lead: Update | None = None,
+    ) -> TransactionCancelled | None:
+        """Record an attempt's outcome, only if this attempt still owns the key; with the
+        provider-id pointer and the lead update in the same transaction when given."""
+        out = Update(
+            key={"PK": lead_pk(chat_id), "SK": out_sk(send_key)},
+            sets={"updated_at": now(), **fields},
+            removes=("lease_until",) if fields.get("state") in FINAL_SEND_STATES else (),
+            condition="#state IN (:sending, :queued) AND #attempt = :attempt",
+            values={":sending": SENDING, ":queued": QUEUED, ":attempt": attempt},
+        )
+        items = [self._update(out)]
+        if pointer is not None:
+            items.append(self._put(pointer))
+        if lead is not None:
+            items.append(self._update(lead))
+        try:
+            self.transact(*items)
+        except TransactionCancelled as cancelled:
+            return cancelled
+        return None
+
+    def awaiting_status(self, older_than: float, limit: int) -> list[Item]:
+        """Accepted messages with no delivered/read/failed status since before `older_than`."""
+        response = self._call(
+            "query",
+            TableName=self.table,
+            IndexName=AWAITING_INDEX,
+            KeyConditionExpression="awaiting_pk = :pk AND awaiting_since < :t",
+            ExpressionAttributeValues=serialize({":pk": AWAITING_PK, ":t": older_than}),
+            Limit=limit,
+        )
+        return [i for i in map(deserialize, response.get("Items", [])) if i]
+
+    def mark_unknown(self, pk: str, sk: str, at: float) -> Item | None:
+        """No final status by the deadline. The rank stays, so a late real status applies."""
+        return self.update(
+            Update(
+                key={"PK": pk, "SK": sk},
+                sets={"status": "unknown", "unknown_at": at},
+                removes=AWAITING_ATTRS,
+                condition="attribute_exists(awaiting_pk)",
+            )
+        )
+
+    def sends_in_flight(self, chat_id: str) -> list[Item]:
+        return [
+            item
+            for item in self.query_partition(lead_pk(chat_id), "OUT#")
+            if item.get("state") in (SENDING, QUEUED)
+        ]
+
+
+def new_lead_update(chat_id: str, fields: dict[str, Any], condition: str, values: Item) -> Update:
+    """The lead update that opens a session: per-session fields reset, lead fields kept."""
+    at = now()
+    return Update(
+        key={"PK": lead_pk(chat_id), "SK": "LEAD"},
+        sets={
+            **fields,
+            "status": LEAD_NEW,
+            "status_rank": LEAD_STATUS_RANK[LEAD_NEW],
+            "updated_at": at,
+        },
+        set_if_missing={"created_at": at, "chat_id": chat_id},
+        adds={"inbound_count": 1, "session_count": 1},
+        removes=(
+            "auto_reply_at",
+            "auto_reply_delivered_at",
+            "first_human_response_at",
+            "first_human_response_delivered_at",
+            "closed_reason",
+        ),
+        condition=condition,
+        values=values,
+    )
