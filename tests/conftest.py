@@ -144,6 +144,8 @@ class Stack:
         """Deliver queued records to the sender as Lambda's SQS trigger does, deleting the
         ones it did not report as failed."""
         messages = self.receive() if messages is None else messages
+        if not messages:
+            return {"batchItemFailures": []}  # Lambda never invokes with an empty batch
         records = [sqs_record(m, self.aws.ctx.region) for m in messages]
         result: dict[str, Any] = self.sender.lambda_handler({"Records": records}, LambdaContext())
         failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}

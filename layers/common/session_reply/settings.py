@@ -32,6 +32,12 @@ class Settings(BaseModel):
     reply_template: str = DEFAULT_REPLY_TEMPLATE
     managers: list[str] = Field(default_factory=lambda: ["Our manager"])
     fallback_client_name: str = "there"
+    # An approved WhatsApp template sent instead of the auto-reply when the window has
+    # closed (params: client name, topic, manager). Empty: no fallback, the lead is marked
+    # window_closed for a human to follow up.
+    template_name: str = ""
+    template_namespace: str = ""
+    template_language: str = "en"
     session_gap_seconds: int = 86_400
     window_seconds: int = 86_400
     # The sender refuses free text this close to the window's end: the message must reach

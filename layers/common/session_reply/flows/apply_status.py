@@ -15,6 +15,7 @@ from session_reply.bus import Event
 from session_reply.domain.status import (
     AUTHOR_AUTO,
     AUTHOR_MANAGER,
+    AUTHOR_TEMPLATE,
     LEAD_UNREACHABLE,
     LEAD_WINDOW_CLOSED,
 )
@@ -38,6 +39,7 @@ LEAD_STATUS_FOR_REASON = {
 # The lead remembers when its auto-reply and its first human response were delivered.
 _DELIVERED_FIELD = {
     AUTHOR_AUTO: "auto_reply_delivered_at",
+    AUTHOR_TEMPLATE: "auto_reply_delivered_at",
     AUTHOR_MANAGER: "first_human_response_delivered_at",
 }
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from session_reply.bus import Event
+from session_reply.domain.phone import phone_problem
 from session_reply.domain.reply import first_name, render_reply
 from session_reply.domain.status import (
     AUTHOR_AUTO,
     AUTHOR_MANAGER,
+    AUTHOR_TEMPLATE,
     LEAD_AUTO_REPLIED,
 )
 from session_reply.domain.window import window_open
@@ -33,8 +35,10 @@ from session_reply.onemsg.errors import (
     OutcomeUnknownError,
     ProviderAuthError,
     ProviderRejectedError,
+    WindowClosedError,
 )
 from session_reply.queue import AUTO_REPLY, SendCommand
+from session_reply.settings import Settings
 from session_reply.store import (
     ACCEPTED,
     AWAITING_PK,
@@ -83,12 +87,7 @@ def send_reply(command: SendCommand, ctx: Context | None = None) -> SendResult:
         raise PermanentError("no lead for this chat")
     auto = command.kind == AUTO_REPLY
     body = (
-        render_reply(
-            settings.reply_template,
-            first_name(str(lead.get("name", "")), settings.fallback_client_name),
-            str(lead.get("topic") or "your request"),
-            str(lead.get("manager") or settings.managers[0]),
-        )
+        render_reply(settings.reply_template, *_reply_values(lead, settings))
         if auto
         else (command.body or "")
     )
@@ -115,11 +114,45 @@ def send_reply(command: SendCommand, ctx: Context | None = None) -> SendResult:
 
     at = now()
     skip = _skip_reason(command, lead, at, ctx)
+    if skip == WindowClosedError.reason and _template_allowed(command, ctx):
+        return _send(ctx, command, key, attempt, {**claimed, **fields}, lead, template=True)
     if skip:
         return _finish_refused(ctx, command, key, attempt, SKIPPED, skip, None)
+    bad_number = phone_problem(command.chat_id)
+    if bad_number:
+        return _finish_refused(ctx, command, key, attempt, FAILED, "invalid_recipient", bad_number)
+    return _send(ctx, command, key, attempt, {**claimed, **fields}, lead, template=False)
 
+
+def _template_allowed(command: SendCommand, ctx: Context) -> bool:
+    """Only the auto-reply has a template twin; a manager's own words are never replaced."""
+    return command.kind == AUTO_REPLY and bool(ctx.settings.template_name)
+
+
+def _send(
+    ctx: Context,
+    command: SendCommand,
+    key: str,
+    attempt: int,
+    out: Item,
+    lead: Item,
+    *,
+    template: bool,
+) -> SendResult:
+    """One call to 1MSG (sendMessage, or sendTemplate outside the window) and its outcome."""
+    settings = ctx.settings
+    at = now()
     try:
-        outcome = ctx.onemsg.send_message(command.chat_id, body)
+        if template:
+            outcome = ctx.onemsg.send_template(
+                command.chat_id,
+                settings.template_name,
+                settings.template_namespace,
+                settings.template_language,
+                list(_reply_values(lead, settings)),
+            )
+        else:
+            outcome = ctx.onemsg.send_message(command.chat_id, str(out["body"]))
     except OutcomeUnknownError:
         ctx.store.finish_send(
             command.chat_id,
@@ -134,38 +167,47 @@ def send_reply(command: SendCommand, ctx: Context | None = None) -> SendResult:
         )
         count("SendOutcomeUnknown")
         raise RetryableError(
-            "sendMessage outcome unknown; waiting for the echo",
-            retry_after=settings.send_lease_seconds,
+            "1MSG outcome unknown; waiting for the echo", retry_after=settings.send_lease_seconds
         ) from None
+    except WindowClosedError as exc:
+        if not template and _template_allowed(command, ctx):
+            # The window closed between our check and 1MSG's: the template goes once.
+            count("WindowClosedTemplateFallback")
+            return _send(ctx, command, key, attempt, out, lead, template=True)
+        return _finish_refused(ctx, command, key, attempt, FAILED, exc.reason, exc.detail)
     except ProviderRejectedError as exc:
-        state = FAILED
-        return _finish_refused(ctx, command, key, attempt, state, exc.reason, exc.detail)
+        return _finish_refused(ctx, command, key, attempt, FAILED, exc.reason, exc.detail)
     except RetryableError as exc:
         ctx.store.finish_send(
-            command.chat_id,
-            key,
-            attempt,
-            {
-                "state": PENDING,
-                "last_error": type(exc).__name__,
-            },
+            command.chat_id, key, attempt, {"state": PENDING, "last_error": type(exc).__name__}
         )
         if isinstance(exc, ProviderAuthError):
             count("ProviderAuthFailed")  # alarmed: an operator must fix the token
-            exc.retry_after = settings.max_backoff_seconds
+            exc.retry_after = settings.max_backoff_seconds  # pause instead of burning retries
         else:
             exc.retry_after = backoff_seconds(attempt, settings.max_backoff_seconds)
         count("SendRetried")
         raise
 
+    if template:
+        out = {**out, "author": AUTHOR_TEMPLATE, "template": settings.template_name}
     if isinstance(outcome, Accepted):
-        events = record_accepted(ctx, {**claimed, **fields}, outcome.provider_id, attempt)
+        events = record_accepted(ctx, out, outcome.provider_id, attempt)
         return SendResult(SENT, provider_id=outcome.provider_id, events=events)
     ctx.store.finish_send(
         command.chat_id, key, attempt, {"state": QUEUED, "job_id": outcome.job_id}
     )
     count("SendQueuedByProvider")
     return SendResult(QUEUED)
+
+
+def _reply_values(lead: Item, settings: Settings) -> tuple[str, str, str]:
+    """{{1}} client name, {{2}} topic, {{3}} manager."""
+    return (
+        first_name(str(lead.get("name", "")), settings.fallback_client_name),
+        str(lead.get("topic") or "your request"),
+        str(lead.get("manager") or settings.managers[0]),
+    )
 
 
 def _not_claimed(current: Item, lease_seconds: int) -> SendResult:
@@ -247,6 +289,8 @@ def record_accepted(ctx: Context, out: Item, provider_id: str, attempt: int) -> 
             "state": ACCEPTED,
             "provider_id": provider_id,
             "accepted_at": at,
+            "author": out.get("author"),  # `template` when the window had closed
+            "template": out.get("template"),
             "awaiting_pk": AWAITING_PK,
             "awaiting_since": at,
         },
@@ -254,7 +298,7 @@ def record_accepted(ctx: Context, out: Item, provider_id: str, attempt: int) -> 
     )
     if cancelled is not None:
         return []  # the echo (or the sender) recorded it first
-    count("ReplySent" if out.get("author") == AUTHOR_AUTO else "ManagerMessageSent")
+    count("ManagerMessageSent" if out.get("author") == AUTHOR_MANAGER else "ReplySent")
     events = [
         Event(
             "MessageSent",
@@ -268,7 +312,7 @@ def record_accepted(ctx: Context, out: Item, provider_id: str, attempt: int) -> 
         )
     ]
     session_id = str(out.get("session_id") or "")
-    if out.get("author") == AUTHOR_AUTO:
+    if out.get("author") in (AUTHOR_AUTO, AUTHOR_TEMPLATE):
         ctx.store.set_lead_once(chat_id, session_id, {"auto_reply_at": at})
         events += advance_lead(ctx, chat_id, session_id, LEAD_AUTO_REPLIED, at)
     else:
