@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from devstack.pump import DEFAULT_CONCURRENCY
 from devstack.runtime import FunctionError
-from devstack.stack import PROJECT_ROOT, LocalStack
+from devstack.stack import PROJECT_ROOT, LocalStack, is_loopback
 from devstack.template import Template
 
 
@@ -78,14 +79,18 @@ def print_summary(stack: LocalStack) -> None:
     for source in template.sqs_sources():
         print(
             f"  SQS    {ctx.physical_name(source.queue)} -> {source.function} "
-            f"(batch {source.batch_size}, {source.maximum_concurrency or 2} pollers)"
+            f"(batch {source.batch_size}, "
+            f"{source.maximum_concurrency or DEFAULT_CONCURRENCY} pollers)"
         )
     for schedule in template.schedule_sources():
         print(
             f"  timer  every {stack.pump.schedule_seconds if stack.pump else '?'} s "
             f"({schedule.schedule} on AWS) -> {schedule.function}"
         )
-    where = "registered with the simulator" if stack.simulator else "register it with 1MSG"
+    if stack.simulator or is_loopback(stack.onemsg_url):
+        where = f"registered with {stack.onemsg_url}, acks on"
+    else:
+        where = "1MSG cannot reach 127.0.0.1: expose it through a tunnel and register that"
     print(f"\nWebhook URL ({where}):\n  {stack.webhook_url}")
     now = int(time.time())  # the product opens the 24 h window from this provider timestamp
     example = {

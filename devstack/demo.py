@@ -25,7 +25,7 @@ from devstack.stack import LocalStack, port_free
 
 CHAT_ID = "77011234567@c.us"
 CLIENT_NAME = "Maria"
-CLIENT_TEXT = "Hi! How much is delivery to Almaty?"
+CLIENT_BURST = ("Hi!", "How much is delivery to Almaty?")
 MANAGER_TEXT = "Maria, delivery to Almaty is 2500 KZT, 2 days. Shall I book it?"
 STEP_SECONDS = 20.0
 POLL_SECONDS = 0.1
@@ -116,30 +116,35 @@ class Demo:
     # -- the story ------------------------------------------------------------------------
     def run(self) -> None:
         s = self.stack.settings
-        wamid = f"wamid.demo{secrets.token_hex(8)}"
-        hook = {
-            "instanceId": s.channel_id,
-            "messages": [
-                {
-                    "id": wamid,
-                    "body": CLIENT_TEXT,
-                    "type": "chat",
-                    "senderName": CLIENT_NAME,
-                    "chatName": CLIENT_NAME,
-                    "chatId": CHAT_ID,
-                    "author": CHAT_ID,
-                    "fromMe": False,
-                    "self": 0,
-                    "time": int(time.time()),
-                }
-            ],
-        }
-        print(f"\nClient {CLIENT_NAME} writes: {CLIENT_TEXT!r}\n", flush=True)
+        # A burst, as clients write: a greeting, then the real question a moment later.
+        # One request, one reply, and the topic comes from the question.
         self.timeline.reset()
-        response = self.http.post(self.stack.webhook_path, json=hook)
-        self.timeline.say(f"webhook answered {response.status_code}")
-        if response.status_code != 200:
-            raise StepFailed(f"the webhook answered {response.status_code}: {response.text}")
+        for offset, text in enumerate(CLIENT_BURST):
+            if offset:
+                time.sleep(0.6)
+            print(f"{'' if offset else chr(10)}Client {CLIENT_NAME} writes: {text!r}", flush=True)
+            hook = {
+                "instanceId": s.channel_id,
+                "messages": [
+                    {
+                        "id": f"wamid.demo{secrets.token_hex(8)}",
+                        "body": text,
+                        "type": "chat",
+                        "senderName": CLIENT_NAME,
+                        "chatName": CLIENT_NAME,
+                        "chatId": CHAT_ID,
+                        "author": CHAT_ID,
+                        "fromMe": False,
+                        "self": 0,
+                        "time": int(time.time()),
+                    }
+                ],
+            }
+            response = self.http.post(self.stack.webhook_path, json=hook)
+            self.timeline.say(f"webhook answered {response.status_code}")
+            if response.status_code != 200:
+                raise StepFailed(f"the webhook answered {response.status_code}: {response.text}")
+        print(flush=True)
 
         data = wait_for("the lead appearing on GET /leads/{chatId}", self._lead_with_manager)
         lead = data["lead"]
@@ -154,12 +159,17 @@ class Demo:
         )
         self.timeline.say(
             f"1MSG {sent.get('method')} got the auto-reply "
-            f"{self.timeline.at_wall(float(sent['at'])):.0f} ms after the webhook:\n"
+            f"{self.timeline.at_wall(float(sent['at'])):.0f} ms after the first webhook "
+            f"(it waits out the burst):\n"
             f"{'':12}{sent.get('body') or sent.get('template')!r}"
         )
         self.follow_statuses(
             "auto-reply", lambda m: m.get("direction") == "out" and m.get("author") == "auto"
         )
+        replies = [x for x in self.stack.sent() if x.get("chatId") == CHAT_ID]
+        if len(replies) != 1:
+            raise StepFailed(f"the burst got {len(replies)} auto-replies instead of one")
+        self.timeline.say(f"{len(CLIENT_BURST)} client messages, 1 auto-reply")
 
         print(f"\nManager {lead.get('manager')} continues the dialog\n", flush=True)
         self.manager_reply(len(self.stack.sent()))

@@ -44,6 +44,8 @@ class _CompiledRoute:
 
 def compile_route(route: Route) -> _CompiledRoute:
     """``/leads/{chatId}`` -> a regex with a named group per path parameter."""
+    if route.path == "$default":  # an HttpApi event without Path: the catch-all route
+        return _CompiledRoute(route, re.compile(r"^/.*$"))
     parts: list[str] = []
     for segment in re.split(r"(\{[^}]+\})", route.path):
         if segment.startswith("{") and segment.endswith("}"):
@@ -81,7 +83,12 @@ class Gateway:
         # Specific paths before greedy ones, as API Gateway picks the most specific route.
         self.routes = sorted(
             (compile_route(r) for r in routes),
-            key=lambda c: ("+}" in c.route.path, c.route.method == "ANY", -len(c.route.path)),
+            key=lambda c: (
+                c.route.path == "$default",
+                "+}" in c.route.path,
+                c.route.method == "ANY",
+                -len(c.route.path),
+            ),
         )
         self.invoke = invoke
         self.host = host

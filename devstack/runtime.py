@@ -1,4 +1,4 @@
-"""A Lambda-like runtime: one worker process per function, and the `Invoker` that drives them.
+"""A Lambda-like runtime: worker processes per function, and the `Invoker` that drives them.
 
 Each function runs in its own interpreter, as on Lambda: its own environment (only what the
 template gives it plus Lambda's reserved variables), its own cold start, its own memory. A
@@ -47,12 +47,12 @@ READY_TIMEOUT_SECONDS = 30.0
 class LambdaContext:
     """The attributes and method a Python Lambda handler gets as ``context``."""
 
-    def __init__(self, request_id: str, timeout_seconds: float) -> None:
+    def __init__(self, request_id: str, timeout_seconds: float, invoked_arn: str = "") -> None:
         self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
         self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         # The Python runtime hands this over as the env string; Powertools accepts both.
         self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        self.invoked_function_arn = os.environ.get("DEVSTACK_FUNCTION_ARN", "")
+        self.invoked_function_arn = invoked_arn
         self.aws_request_id = request_id
         self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
         self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
@@ -155,15 +155,18 @@ def _make_handler_class(state: _WorkerState) -> type[BaseHTTPRequestHandler]:
                 return
             length = int(self.headers.get("Content-Length", "0"))
             request_id = self.headers.get("Lambda-Runtime-Aws-Request-Id") or str(uuid.uuid4())
+            arn = self.headers.get("Lambda-Runtime-Invoked-Function-Arn") or ""
             raw = self.rfile.read(length)
             with state.busy:
-                status, payload = invoke_handler(state, raw, request_id)
+                status, payload = invoke_handler(state, raw, request_id, arn)
             self._reply(status, payload, function_error=status != 200)
 
     return Handler
 
 
-def invoke_handler(state: _WorkerState, raw_event: bytes, request_id: str) -> tuple[int, Any]:
+def invoke_handler(
+    state: _WorkerState, raw_event: bytes, request_id: str, invoked_arn: str = ""
+) -> tuple[int, Any]:
     """Run one invocation; (200, result) or (500, Lambda's error payload)."""
     with state.lock:
         state.invocations += 1
@@ -176,7 +179,7 @@ def invoke_handler(state: _WorkerState, raw_event: bytes, request_id: str) -> tu
     else:
         try:
             event = json.loads(raw_event or b"{}")
-            result = state.handler(event, LambdaContext(request_id, state.timeout))
+            result = state.handler(event, LambdaContext(request_id, state.timeout, invoked_arn))
         except Exception as exc:
             status, payload = 500, _error_payload(exc)
         else:
@@ -234,6 +237,7 @@ def worker_main(argv: list[str] | None = None) -> None:
     # The devstack folder leaves the path so the handler cannot import the dev tooling.
     home = str(DEVSTACK_HOME)
     sys.path[:] = [*args.path, *(p for p in sys.path if p not in ("", home, os.getcwd()))]
+    os.environ.pop("PYTHONPATH", None)  # only there to start this module; not the function's
     threading.Thread(target=_exit_when_parent_goes, daemon=True).start()
 
     started = time.monotonic()
@@ -478,7 +482,6 @@ class Invoker:
                 ),
                 "AWS_LAMBDA_LOG_STREAM_NAME": f"{today}/[$LATEST]{uuid.uuid4().hex}",
                 "AWS_SAM_LOCAL": "true",  # what `sam local` sets: Powertools Tracer stays off
-                "DEVSTACK_FUNCTION_ARN": self.ctx.get_att(logical_id, "Arn"),
                 "TZ": "UTC",
                 "PYTHONPATH": str(DEVSTACK_HOME),
                 "PYTHONUNBUFFERED": "1",
@@ -598,6 +601,7 @@ class Invoker:
                 headers={
                     "Content-Type": "application/json",
                     "Lambda-Runtime-Aws-Request-Id": request_id or str(uuid.uuid4()),
+                    "Lambda-Runtime-Invoked-Function-Arn": self.ctx.get_att(logical_id, "Arn"),
                 },
             )
             response = conn.getresponse()

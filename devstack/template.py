@@ -89,7 +89,7 @@ class Route:
 
     @property
     def route_key(self) -> str:
-        return f"{self.method} {self.path}"
+        return "$default" if self.path == "$default" else f"{self.method} {self.path}"
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,11 @@ def reset_caches() -> None:
     queue._sqs_client.cache_clear()
     bus._events_client.cache_clear()
     parameters.clear_caches()
+    from session_reply.domain.phone import phone_problem
+    from session_reply.flows.assign_manager import forget_roster
+
+    forget_roster()
+    phone_problem.cache_clear()
 
 
 class Stack:
@@ -229,6 +234,8 @@ def stack(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             env.update({k: str(v) for k, v in resolve(fn.environment, ctx).items()})
         for name, value in env.items():
             monkeypatch.setenv(name, value)
+        # No burst wait unless a test asks for it: the sender answers on its first run.
+        monkeypatch.setenv("BURST_SECONDS", "0")
         reset_caches()
         with respx.mock(base_url=f"{ONEMSG_URL}/{CHANNEL}", assert_all_called=False) as router:
             router.post("/sendMessage", name="send").respond(

@@ -1,5 +1,6 @@
 """StatusPollerFunction: on a schedule, asks 1MSG's hookInfo about messages stuck without a
-delivery status, and marks them `unknown` past the deadline."""
+delivery status (`unknown` past the deadline), escalates leads no human answered, and hands
+unassigned leads to a manager who has room."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from session_reply.flows.context import Context
 from session_reply.flows.poll_statuses import poll_statuses
 from session_reply.flows.process_hook import publish
+from session_reply.flows.watch_leads import watch_leads
 from session_reply.observability import logger, metrics
 
 
@@ -16,13 +18,17 @@ from session_reply.observability import logger, metrics
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     ctx = Context.default()
-    result = poll_statuses(ctx)
-    publish(ctx, result.events)
+    statuses = poll_statuses(ctx)
+    leads = watch_leads(ctx)
+    publish(ctx, statuses.events + leads.events)
     summary = {
-        "checked": result.checked,
-        "applied": result.applied,
-        "unknown": result.unknown,
-        "unanswered": result.unanswered,
+        "checked": statuses.checked,
+        "applied": statuses.applied,
+        "unknown": statuses.unknown,
+        "unanswered": statuses.unanswered,
+        "escalated": leads.escalated,
+        "reassigned": leads.reassigned,
+        "assigned": leads.assigned,
     }
     logger.info("poll done", extra=summary)
     return summary

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model
 
 from devstack.gateway import Gateway, map_result
 from devstack.pump import Pump, sqs_record, succeeded_ids
@@ -162,6 +163,8 @@ def test_gateway_sends_a_complete_v2_event_when_a_route_matches(template: Templa
     assert set(event["pathParameters"].values()) == {"p@x"}
     assert event["body"] == '{"x": 1}' and event["isBase64Encoded"] is False
     assert "iam" in event["requestContext"]["authorizer"]
+    # and Powertools' own model of the 2.0 event accepts it whole
+    APIGatewayProxyEventV2Model.model_validate(event)
 
 
 def test_gateway_base64_encodes_the_body_when_it_is_not_utf8(template: Template) -> None:
@@ -267,14 +270,17 @@ def test_one_send_when_the_same_webhook_arrives_twice(stack: LocalStack, api: ht
         )
         for _ in range(2)
     ]
+    # Given the same webhook delivered twice at once (each in its own environment), then late
     for post in posts:
         post.start()
     for post in posts:
         post.join()
-    assert api.post(stack.webhook_path, json=hook).status_code == 200  # and once more, late
+    assert api.post(stack.webhook_path, json=hook).status_code == 200
+    # When everything the webhooks queued has been through the sender (a webhook queues before
+    # it answers, so a second command would already be in the queue the drain waits on)
     wait_for(lambda: sends_to(stack, chat_id) or None, "sendMessage to the simulator")
     assert stack.drain(DEADLINE)
-    time.sleep(0.3)  # a duplicate send would have been queued before the drain; settle once
+    # Then 1MSG got exactly one sendMessage
     assert statuses == [200, 200]
     assert len(sends_to(stack, chat_id)) == 1
 
@@ -490,7 +496,7 @@ def handler(event, context):
     time.sleep(event.get("sleep", 0))
     if event.get("fail"):
         raise ValueError("asked to fail")
-    return {"pid": os.getpid(), "name": context.function_name,
+    return {"pid": os.getpid(), "name": context.function_name, "arn": context.invoked_function_arn,
             "memory": context.memory_limit_in_mb, "left": context.get_remaining_time_in_millis(),
             "globals": os.environ.get("FROM_GLOBALS"), "leak": os.environ.get("LEAK_ME")}
 """
@@ -516,6 +522,7 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Invoker]:
 def test_handler_gets_a_lambda_context_and_only_its_env_when_invoked(toy: Invoker) -> None:
     result = toy.invoke("ToyFunction", {})
     assert result["name"] == "session-reply-local-ToyFunction"
+    assert result["arn"].endswith(":function:session-reply-local-ToyFunction")
     assert result["memory"] == "192" and 0 < result["left"] <= 1000
     assert result["globals"] == "session-reply-local-g"
     assert result["leak"] is None

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from session_reply.domain.managers import assign_manager
+from session_reply.domain.assignment import (
+    Manager,
+    candidates,
+    from_names,
+    manager_id,
+    sticky,
+    team_for,
+)
 from session_reply.domain.reply import MAX_BODY_CHARS, first_name, render_reply
 from session_reply.domain.status import (
     AUTHOR_AUTO,
@@ -135,43 +142,52 @@ def test_first_name_is_cut_to_60_chars_when_profile_name_is_long() -> None:
 # -- managers ------------------------------------------------------------------------------
 
 
-MANAGERS = ["Anna", "Boris", "Carla"]
+def mgr(id: str, topics: tuple[str, ...] = (), **kw: object) -> Manager:
+    return Manager(id=id, name=id.title(), topics=topics, **kw)  # type: ignore[arg-type]
 
 
-def test_assign_manager_is_stable_when_same_chat_asks_again() -> None:
-    chat = "77011234567@c.us"
-
-    assert {assign_manager(chat, MANAGERS) for _ in range(5)} == {assign_manager(chat, MANAGERS)}
-
-
-def test_assign_manager_gives_the_same_pick_when_run_in_another_container() -> None:
-    # Golden values: crc32, not hash(), so the pick survives PYTHONHASHSEED and redeploys
-    assert assign_manager("77011234567@c.us", MANAGERS) == "Boris"
-    assert assign_manager("79001234567@c.us", MANAGERS) == "Anna"
+def test_team_is_the_topic_specialists_when_some_manager_lists_the_topic() -> None:
+    managers = [mgr("anna", ("delivery",)), mgr("boris"), mgr("carla", ("delivery",))]
+    key, team = team_for("delivery", managers)
+    assert (key, [m.id for m in team]) == ("topic:delivery", ["anna", "carla"])
 
 
-def test_assign_manager_uses_every_manager_when_many_chats_arrive() -> None:
-    chats = [f"7900{n:07d}@c.us" for n in range(300)]
-
-    assert {assign_manager(chat, MANAGERS) for chat in chats} == set(MANAGERS)
-
-
-def test_assign_manager_keeps_current_manager_when_still_on_the_list() -> None:
-    assert assign_manager("77011234567@c.us", MANAGERS, current="Carla") == "Carla"
+def test_team_is_the_generalists_when_nobody_lists_the_topic() -> None:
+    managers = [mgr("anna", ("payment",)), mgr("boris"), mgr("carla")]
+    assert [m.id for m in team_for("delivery", managers)[1]] == ["boris", "carla"]
 
 
-def test_assign_manager_reassigns_when_current_manager_left_the_list() -> None:
-    chat = "77011234567@c.us"
-
-    assert assign_manager(chat, MANAGERS, current="Zed") == assign_manager(chat, MANAGERS)
-
-
-def test_assign_manager_gives_generic_name_when_no_managers_are_configured() -> None:
-    assert assign_manager("77011234567@c.us", []) == "Our manager"
+def test_team_is_everyone_active_when_there_are_only_specialists_of_other_topics() -> None:
+    managers = [mgr("anna", ("payment",)), mgr("boris", ("returns",), active=False)]
+    assert [m.id for m in team_for("delivery", managers)[1]] == ["anna"]
 
 
-def test_assign_manager_gives_the_only_manager_when_list_has_one() -> None:
-    assert assign_manager("anything@c.us", ["Solo"]) == "Solo"
+def test_round_robin_gives_each_manager_a_turn_when_turns_advance() -> None:
+    team = [mgr("anna"), mgr("boris"), mgr("carla")]
+    firsts = [candidates(team, turn)[0].id for turn in range(1, 7)]
+    assert firsts == ["anna", "boris", "carla", "anna", "boris", "carla"]
+
+
+def test_full_and_inactive_managers_are_skipped_when_choosing() -> None:
+    team = [mgr("anna", capacity=2, load=2), mgr("boris", active=False), mgr("carla", capacity=3)]
+    assert [m.id for m in candidates(team, 1)] == ["carla"]
+    assert candidates([mgr("anna", capacity=1, load=1)], 1) == []
+
+
+def test_returning_lead_keeps_its_manager_when_that_manager_is_still_active() -> None:
+    managers = [mgr("anna"), mgr("boris", capacity=1, load=1)]
+    assert sticky("boris", managers) == managers[1]  # capacity does not apply
+    assert sticky("boris", [mgr("anna"), mgr("boris", active=False)]) is None
+    assert sticky(None, managers) is None
+
+
+def test_managers_from_the_parameter_get_stable_ids_when_names_are_given() -> None:
+    managers = from_names(["Anna Petrova", " ", "Boris Ivanov"])
+    assert [(m.id, m.in_table) for m in managers] == [
+        ("anna-petrova", False),
+        ("boris-ivanov", False),
+    ]
+    assert manager_id("Ünal O'Neil") == "nal-o-neil"
 
 
 # -- statuses ------------------------------------------------------------------------------

@@ -32,6 +32,14 @@ class Settings(BaseModel):
     reply_template: str = DEFAULT_REPLY_TEMPLATE
     managers: list[str] = Field(default_factory=lambda: ["Our manager"])
     fallback_client_name: str = "there"
+    # Named in the reply when no manager is available; the lead waits as `unassigned`.
+    fallback_manager_name: str = "Our team"
+    managers_cache_seconds: int = 30
+    # The auto-reply waits this long after the request's first message, so a burst
+    # ("hi" / "I want to ask" / "about delivery") is answered once with its real topic.
+    burst_seconds: float = 3.0
+    escalate_after_seconds: int = 900
+    reassign_on_escalation: bool = False
     # An approved WhatsApp template sent instead of the auto-reply when the window has
     # closed (params: client name, topic, manager). Empty: no fallback, the lead is marked
     # window_closed for a human to follow up.

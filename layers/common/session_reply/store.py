@@ -53,6 +53,9 @@ FINAL_SEND_STATES = frozenset({ACCEPTED, FAILED, SKIPPED})
 AWAITING_INDEX = "AwaitingStatus"
 AWAITING_PK = "AWAIT"
 AWAITING_ATTRS = ("awaiting_pk", "awaiting_since")
+AWAITING_HUMAN = "HUMAN"  # leads auto-replied and waiting for a person (escalation)
+AWAITING_MANAGER = "UNASSIGNED"  # leads no manager could take yet
+MANAGERS_PK = "MANAGERS"
 
 
 def now() -> float:
@@ -368,14 +371,58 @@ class Store:
             )
         )
 
-    def set_lead_once(self, chat_id: str, session_id: str, fields: dict[str, Any]) -> Item | None:
-        """Set timestamps that keep their first value (e.g. first_human_response_at)."""
+    def set_lead_once(
+        self,
+        chat_id: str,
+        session_id: str,
+        fields: dict[str, Any],
+        removes: tuple[str, ...] = (),
+        returns: str = "ALL_NEW",
+    ) -> Item | None:
+        """Set timestamps that keep their first value (e.g. first_human_response_at) on the
+        lead's current request."""
         return self.update(
             Update(
                 key={"PK": lead_pk(chat_id), "SK": "LEAD"},
                 sets={"updated_at": now()},
                 set_if_missing=fields,
+                removes=removes,
                 condition="#session_id = :sid",
+                values={":sid": session_id},
+            ),
+            returns=returns,
+        )
+
+    def update_request_if_waiting(
+        self,
+        chat_id: str,
+        session_id: str,
+        waiting_for: str,
+        fields: dict[str, Any],
+        removes: tuple[str, ...] = (),
+    ) -> Item | None:
+        """Change a lead the poller found waiting, only if it still waits for the same thing
+        in the same request."""
+        return self.update(
+            Update(
+                key={"PK": lead_pk(chat_id), "SK": "LEAD"},
+                sets={"updated_at": now(), **fields},
+                removes=removes,
+                condition="#session_id = :sid AND #awaiting_pk = :waiting",
+                values={":sid": session_id, ":waiting": waiting_for},
+            )
+        )
+
+    def set_request(
+        self, chat_id: str, session_id: str, fields: dict[str, Any], condition: str = ""
+    ) -> Item | None:
+        """Set fields of the lead's current request (topic, manager); None if a newer
+        request opened or `condition` does not hold."""
+        return self.update(
+            Update(
+                key={"PK": lead_pk(chat_id), "SK": "LEAD"},
+                sets={"updated_at": now(), **fields},
+                condition="#session_id = :sid" + (f" AND ({condition})" if condition else ""),
                 values={":sid": session_id},
             )
         )
@@ -508,17 +555,45 @@ class Store:
             return cancelled
         return None
 
-    def awaiting_status(self, older_than: float, limit: int) -> list[Item]:
-        """Accepted messages with no delivered/read/failed status since before `older_than`."""
+    def awaiting(self, kind: str, older_than: float, limit: int) -> list[Item]:
+        """Items waiting (since before `older_than`) for what `kind` names: a delivery
+        status (AWAITING_PK), a human response (AWAITING_HUMAN) or a manager."""
         response = self._call(
             "query",
             TableName=self.table,
             IndexName=AWAITING_INDEX,
             KeyConditionExpression="awaiting_pk = :pk AND awaiting_since < :t",
-            ExpressionAttributeValues=serialize({":pk": AWAITING_PK, ":t": older_than}),
+            ExpressionAttributeValues=serialize({":pk": kind, ":t": older_than}),
             Limit=limit,
         )
         return [i for i in map(deserialize, response.get("Items", [])) if i]
+
+    def take_slot(self, manager_id: str) -> bool:
+        """Count one more lead against an active manager's capacity, if there is room."""
+        return (
+            self.update(
+                Update(
+                    key={"PK": MANAGERS_PK, "SK": f"MANAGER#{manager_id}"},
+                    sets={},
+                    adds={"load": 1},
+                    condition="#active = :true AND (attribute_not_exists(#capacity) "
+                    "OR #capacity <= :zero OR #load < #capacity)",
+                    values={":true": True, ":zero": 0},
+                )
+            )
+            is not None
+        )
+
+    def release_slot(self, manager_id: str) -> None:
+        self.update(
+            Update(
+                key={"PK": MANAGERS_PK, "SK": f"MANAGER#{manager_id}"},
+                sets={},
+                adds={"load": -1},
+                condition="#load > :zero",
+                values={":zero": 0},
+            )
+        )
 
     def mark_unknown(self, pk: str, sk: str, at: float) -> Item | None:
         """No final status by the deadline. The rank stays, so a late real status applies."""
@@ -530,6 +605,31 @@ class Store:
                 condition="attribute_exists(awaiting_pk)",
             )
         )
+
+    # -- managers ----------------------------------------------------------------------
+    # All managers live in one small partition: one Query reads the whole roster.
+
+    def list_managers(self) -> list[Item]:
+        return self.query_partition(MANAGERS_PK, "MANAGER#")
+
+    def put_manager(self, manager: Item) -> None:
+        """Create or replace a manager's profile; their current load is kept."""
+        fields = {k: v for k, v in manager.items() if k not in ("id", "load")}
+        self.update(
+            Update(
+                key={"PK": MANAGERS_PK, "SK": f"MANAGER#{manager['id']}"},
+                sets={"id": manager["id"], "updated_at": now(), **fields},
+                set_if_missing={"load": 0},
+            )
+        )
+
+    def next_turn(self, team: str) -> int:
+        """An atomic round-robin counter per team."""
+        item = self.update(
+            Update(key={"PK": MANAGERS_PK, "SK": f"TURN#{team}"}, sets={}, adds={"turn": 1}),
+            returns="UPDATED_NEW",
+        )
+        return int((item or {}).get("turn", 0))
 
     def sends_in_flight(self, chat_id: str) -> list[Item]:
         return [
@@ -553,6 +653,9 @@ def new_lead_update(chat_id: str, fields: dict[str, Any], condition: str, values
         set_if_missing={"created_at": at, "chat_id": chat_id},
         adds={"inbound_count": 1, "session_count": 1},
         removes=(
+            *AWAITING_ATTRS,
+            "assigned_session",
+            "escalated_at",
             "auto_reply_at",
             "auto_reply_delivered_at",
             "first_human_response_at",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from session_reply.bus import Event
 from session_reply.domain.status import LEAD_IN_PROGRESS
 from session_reply.flows.context import Context
+from session_reply.store import AWAITING_ATTRS
 
 
 def lead_status_event(chat_id: str, session_id: str, status: str, at: float) -> Event:
@@ -30,5 +31,14 @@ def mark_human_response(ctx: Context, chat_id: str, at: float) -> list[Event]:
     if not lead or not lead.get("session_id"):
         return []
     session_id = str(lead["session_id"])
-    ctx.store.set_lead_once(chat_id, session_id, {"first_human_response_at": at})
+    before = ctx.store.set_lead_once(
+        chat_id,
+        session_id,
+        {"first_human_response_at": at},
+        removes=AWAITING_ATTRS,
+        returns="ALL_OLD",
+    )
+    if before and "first_human_response_at" not in before and before.get("manager_id"):
+        # The manager answered: this lead no longer counts against their capacity.
+        ctx.store.release_slot(str(before["manager_id"]))
     return advance_lead(ctx, chat_id, session_id, LEAD_IN_PROGRESS, at)

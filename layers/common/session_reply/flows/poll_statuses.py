@@ -12,7 +12,7 @@ from session_reply.flows.apply_status import apply_status
 from session_reply.flows.context import Context
 from session_reply.observability import count, logger
 from session_reply.onemsg.wire import parse_hook_info
-from session_reply.store import now
+from session_reply.store import AWAITING_PK, now
 
 
 @dataclass(slots=True)
@@ -29,8 +29,8 @@ def poll_statuses(ctx: Context | None = None) -> PollResult:
     settings = ctx.settings
     at = now()
     result = PollResult()
-    for item in ctx.store.awaiting_status(
-        at - settings.poll_after_seconds, settings.poll_batch_size
+    for item in ctx.store.awaiting(
+        AWAITING_PK, at - settings.poll_after_seconds, settings.poll_batch_size
     ):
         result.checked += 1
         provider_id = str(item.get("provider_id") or "")

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from session_reply.bus import Event
-from session_reply.domain.managers import assign_manager
 from session_reply.domain.status import (
     AUTHOR_CLIENT,
     AUTHOR_EXTERNAL,
@@ -130,10 +129,10 @@ def _client_message(message: InboundMessage, ctx: Context) -> Received:
             "session_opened_at": message.time,
             "last_inbound_at": message.time,
             "window_expires_at": expires,
+            # Provisional: the sender settles topic and manager after the burst.
             "topic": topic.label,
             "topic_rule": topic.rule_id,
             "topic_confidence": topic.confidence,
-            "manager": assign_manager(message.chat_id, settings.managers),
         },
         # A request opens when the chat has no client message within the session gap.
         condition="attribute_not_exists(#last_inbound_at) OR #last_inbound_at < :threshold",

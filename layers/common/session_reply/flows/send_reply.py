@@ -11,7 +11,9 @@ receive_message), and only a send with no echo by then is tried again.
 
 from __future__ import annotations
 
+import math
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,13 +22,16 @@ from session_reply.domain.phone import phone_problem
 from session_reply.domain.reply import first_name, render_reply
 from session_reply.domain.status import (
     AUTHOR_AUTO,
+    AUTHOR_CLIENT,
     AUTHOR_MANAGER,
     AUTHOR_TEMPLATE,
     LEAD_AUTO_REPLIED,
 )
+from session_reply.domain.topic import Topic, extract_topic
 from session_reply.domain.window import window_open
 from session_reply.errors import PermanentError, RetryableError
 from session_reply.flows.apply_status import LEAD_STATUS_FOR_REASON, apply_parked_statuses
+from session_reply.flows.assign_manager import assign_request
 from session_reply.flows.context import Context
 from session_reply.flows.lifecycle import advance_lead, mark_human_response
 from session_reply.observability import count, logger
@@ -41,6 +46,7 @@ from session_reply.queue import AUTO_REPLY, SendCommand
 from session_reply.settings import Settings
 from session_reply.store import (
     ACCEPTED,
+    AWAITING_HUMAN,
     AWAITING_PK,
     FAILED,
     FINAL_SEND_STATES,
@@ -67,6 +73,10 @@ class SendResult:
     events: list[Event] = field(default_factory=list)
 
 
+class BurstWindowOpen(RetryableError):
+    """Not an error: the auto-reply waits for the rest of a burst (visibility delay)."""
+
+
 def send_key(command: SendCommand) -> str:
     prefix = "auto" if command.kind == AUTO_REPLY else "api"
     return f"{prefix}:{command.key}"
@@ -82,10 +92,10 @@ def send_reply(command: SendCommand, ctx: Context | None = None) -> SendResult:
     ctx = ctx or Context.default()
     settings = ctx.settings
     key = send_key(command)
-    lead = ctx.store.get_lead(command.chat_id)
+    auto = command.kind == AUTO_REPLY
+    lead = _request_lead(command, ctx) if auto else ctx.store.get_lead(command.chat_id)
     if lead is None:
         raise PermanentError("no lead for this chat")
-    auto = command.kind == AUTO_REPLY
     body = (
         render_reply(settings.reply_template, *_reply_values(lead, settings))
         if auto
@@ -122,6 +132,52 @@ def send_reply(command: SendCommand, ctx: Context | None = None) -> SendResult:
     if bad_number:
         return _finish_refused(ctx, command, key, attempt, FAILED, "invalid_recipient", bad_number)
     return _send(ctx, command, key, attempt, {**claimed, **fields}, lead, template=False)
+
+
+def _request_lead(command: SendCommand, ctx: Context) -> Item | None:
+    """The lead, with its request's topic (from the whole burst) and manager settled.
+
+    The auto-reply waits out the burst first: "hi" / "I want to ask" / "about delivery"
+    is one request, answered once with the topic of its joined text.
+    """
+    wait = command.requested_at + ctx.settings.burst_seconds - time.time()
+    if ctx.settings.burst_seconds > 0 and wait > 0:
+        raise BurstWindowOpen(
+            f"waiting {wait:.1f} s for the rest of the burst", retry_after=max(1, math.ceil(wait))
+        )
+    lead, messages = ctx.store.lead_with_messages(command.chat_id)
+    if lead is None or lead.get("session_id") != command.session_id:
+        return lead  # superseded: the send is skipped below
+    if lead.get("assigned_session") == command.session_id:
+        return lead  # a retry: topic and manager were settled by an earlier attempt
+    topic = request_topic(messages, lead)
+    return assign_request(
+        ctx,
+        lead,
+        command.session_id,
+        {
+            "topic": topic.label,
+            "topic_rule": topic.rule_id,
+            "topic_confidence": topic.confidence,
+        },
+    )
+
+
+def request_topic(messages: list[Item], lead: Item) -> Topic:
+    """The topic of the request so far: its client messages, joined in order. The reply
+    waited out the burst, so "hi" and the question that followed are both here."""
+    opened = float(lead.get("session_opened_at") or 0)
+    request = sorted(
+        (
+            m
+            for m in messages
+            if m.get("author") == AUTHOR_CLIENT and float(m.get("time") or 0) >= opened
+        ),
+        key=lambda m: (float(m.get("time") or 0), str(m.get("SK"))),
+    )
+    text = "\n".join(str(m.get("body") or "") for m in request).strip()
+    media = next((str(m["type"]) for m in request if m.get("type") not in ("chat", None)), "chat")
+    return extract_topic(text, "chat" if text else media)
 
 
 def _template_allowed(command: SendCommand, ctx: Context) -> bool:
@@ -313,7 +369,16 @@ def record_accepted(ctx: Context, out: Item, provider_id: str, attempt: int) -> 
     ]
     session_id = str(out.get("session_id") or "")
     if out.get("author") in (AUTHOR_AUTO, AUTHOR_TEMPLATE):
-        ctx.store.set_lead_once(chat_id, session_id, {"auto_reply_at": at})
+        # Waiting for a human from now on: the poller escalates if nobody answers.
+        ctx.store.set_lead_once(
+            chat_id,
+            session_id,
+            {
+                "auto_reply_at": at,
+                "awaiting_pk": AWAITING_HUMAN,
+                "awaiting_since": at,
+            },
+        )
         events += advance_lead(ctx, chat_id, session_id, LEAD_AUTO_REPLIED, at)
     else:
         events += mark_human_response(ctx, chat_id, at)

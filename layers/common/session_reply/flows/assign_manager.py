@@ -1,0 +1,107 @@
+"""Give a request its manager: sticky for a returning lead, else round robin within the
+topic's team among managers under their capacity, else `unassigned` (the poller hands the
+lead over as soon as a manager is available)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from session_reply.bus import Event
+from session_reply.domain.assignment import (
+    ASSIGNED,
+    KEPT,
+    UNASSIGNED,
+    Manager,
+    candidates,
+    from_names,
+    sticky,
+    team_for,
+)
+from session_reply.flows.context import Context
+from session_reply.observability import count
+from session_reply.store import AWAITING_ATTRS, AWAITING_MANAGER, Item, now
+
+_roster_cache: dict[str, tuple[float, list[Manager]]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    state: str  # assigned | kept | unassigned
+    name: str
+    manager: Manager | None = None
+
+
+def roster(ctx: Context) -> list[Manager]:
+    """The table's managers (cached briefly per container), or the Managers parameter."""
+    cached = _roster_cache.get(ctx.store.table)
+    if cached and time.monotonic() - cached[0] < ctx.settings.managers_cache_seconds:
+        return cached[1]
+    items = ctx.store.list_managers()
+    managers = [Manager.from_item(i) for i in items] if items else from_names(ctx.settings.managers)
+    _roster_cache[ctx.store.table] = (time.monotonic(), managers)
+    return managers
+
+
+def forget_roster() -> None:
+    _roster_cache.clear()
+
+
+def choose_manager(
+    ctx: Context, topic: str, current_id: str | None = None, exclude: str | None = None
+) -> Assignment:
+    managers = [m for m in roster(ctx) if m.id != exclude]
+    kept = sticky(current_id, managers)
+    if kept is not None:
+        return Assignment(KEPT, kept.name, kept)
+    team_key, team = team_for(topic, managers)
+    turn = ctx.store.next_turn(team_key) if len(team) > 1 else 0
+    for manager in candidates(team, turn):
+        # The roster may be a few seconds old: the slot itself is taken atomically.
+        if not manager.in_table or ctx.store.take_slot(manager.id):
+            count("LeadAssigned")
+            return Assignment(ASSIGNED, manager.name, manager)
+    count("LeadUnassigned")
+    return Assignment(UNASSIGNED, ctx.settings.fallback_manager_name)
+
+
+def assign_request(ctx: Context, lead: Item, session_id: str, topic_fields: Item) -> Item:
+    """Topic and manager of the lead's current request, once per request; returns the lead
+    as stored afterwards."""
+    chat_id = str(lead["chat_id"])
+    assignment = choose_manager(ctx, str(topic_fields["topic"]), lead.get("manager_id"))
+    fields: Item = {
+        **topic_fields,
+        "manager": assignment.name,
+        "manager_id": assignment.manager.id if assignment.manager else None,
+        "assignment": assignment.state,
+        "assigned_session": session_id,
+    }
+    if assignment.state == UNASSIGNED:
+        fields.update({AWAITING_ATTRS[0]: AWAITING_MANAGER, AWAITING_ATTRS[1]: now()})
+    stored = ctx.store.set_request(
+        chat_id,
+        session_id,
+        fields,
+        condition="attribute_not_exists(#assigned_session) OR #assigned_session <> :sid",
+    )
+    if stored is None:
+        # Assigned meanwhile (a concurrent retry): give back the slot taken here.
+        if assignment.state == ASSIGNED and assignment.manager and assignment.manager.in_table:
+            ctx.store.release_slot(assignment.manager.id)
+        return ctx.store.get_lead(chat_id) or lead
+    return stored
+
+
+def assignment_event(lead: Item, at: float) -> Event:
+    return Event(
+        "LeadAssigned",
+        {
+            "chat_id": lead.get("chat_id"),
+            "session_id": lead.get("session_id"),
+            "manager_id": lead.get("manager_id"),
+            "assignment": lead.get("assignment"),
+            "topic": lead.get("topic"),
+            "at": at,
+        },
+    )
