@@ -40,6 +40,17 @@ class EventBus:
         self.name = bus_name
         self.client = client
 
+    def publish_best_effort(self, events: list[Event]) -> None:
+        """CRM events after the state is stored: a failure is counted, never raised (the
+        state stays right and readable through the lead API)."""
+        from session_reply.observability import count, logger
+
+        try:
+            self.publish(events)
+        except StoreUnavailableError:
+            count("EventPublishFailed")
+            logger.warning("CRM events not published", extra={"events": len(events)})
+
     def publish(self, events: list[Event]) -> None:
         """One PutEvents call for up to 10 events; nothing to do without a bus."""
         if not events or not self.name:

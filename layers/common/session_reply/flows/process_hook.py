@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from session_reply.bus import Event
-from session_reply.errors import RetryableError, StoreUnavailableError
+from session_reply.errors import RetryableError
 from session_reply.flows.apply_status import apply_status
 from session_reply.flows.context import Context
 from session_reply.flows.receive_message import receive_message
@@ -87,12 +87,7 @@ def process_hook(raw: str, ctx: Context | None = None) -> HookResult:
 
 
 def publish(ctx: Context, events: list[Event]) -> None:
-    """CRM events are best effort: the state is already durable and readable by the API."""
-    try:
-        ctx.bus.publish(events)
-    except StoreUnavailableError:
-        count("EventPublishFailed")
-        logger.warning("CRM events not published", extra={"events": len(events)})
+    ctx.bus.publish_best_effort(events)
 
 
 def _keep(ctx: Context, raw: str, reason: str, result: HookResult) -> HookResult:

@@ -31,7 +31,7 @@ from session_reply.domain.topic import Topic, extract_topic
 from session_reply.domain.window import window_open
 from session_reply.errors import PermanentError, RetryableError
 from session_reply.flows.apply_status import LEAD_STATUS_FOR_REASON, apply_parked_statuses
-from session_reply.flows.assign_manager import assign_request
+from session_reply.flows.assign_manager import assign_request, assignment_event
 from session_reply.flows.context import Context
 from session_reply.flows.lifecycle import advance_lead, mark_human_response
 from session_reply.observability import count, logger
@@ -151,7 +151,7 @@ def _request_lead(command: SendCommand, ctx: Context) -> Item | None:
     if lead.get("assigned_session") == command.session_id:
         return lead  # a retry: topic and manager were settled by an earlier attempt
     topic = request_topic(messages, lead)
-    return assign_request(
+    settled = assign_request(
         ctx,
         lead,
         command.session_id,
@@ -161,6 +161,8 @@ def _request_lead(command: SendCommand, ctx: Context) -> Item | None:
             "topic_confidence": topic.confidence,
         },
     )
+    ctx.bus.publish_best_effort([assignment_event(settled, now())])
+    return settled
 
 
 def request_topic(messages: list[Item], lead: Item) -> Topic:
