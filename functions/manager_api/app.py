@@ -6,17 +6,28 @@ POST /leads/{chatId}/messages   {"body", "idempotency_key"} -> 202 {"message_id"
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from session_reply.errors import ConflictError, NotFoundError, RetryableError, ValidationError
 from session_reply.flows.queue_manager_message import ManagerMessageRequest, queue_manager_message
 from session_reply.flows.read_lead import read_lead
 from session_reply.observability import logger, metrics
 from session_reply.onemsg.wire import normalise_chat_id
+from session_reply.settings import get_settings
 
 app = APIGatewayHttpResolver()
 
@@ -59,6 +70,35 @@ def get_lead(chat_id: str) -> Response[dict[str, Any]]:
     return _json(200, read_lead(_chat_id(chat_id)))
 
 
+# The caller's idempotency_key: a retried POST gets the first answer back without touching
+# the state table, and the same key with another text is refused. (The send ledger still
+# keys the send itself on it, so nothing is sent twice even after this record expires.)
+idempotency = IdempotencyConfig(
+    event_key_jmespath="[chat_id, idempotency_key]",
+    payload_validation_jmespath="body",
+    expires_after_seconds=24 * 3600,
+)
+persistence = DynamoDBPersistenceLayer(table_name=get_settings().idempotency_table_name)
+
+
+@idempotent_function(
+    data_keyword_argument="request", persistence_store=persistence, config=idempotency
+)
+def queue_once(request: dict[str, str]) -> dict[str, Any]:
+    queued = queue_manager_message(ManagerMessageRequest(**request))
+    return {"message_id": queued.message_id, "status": "queued", "duplicate": not queued.created}
+
+
+@app.exception_handler(IdempotencyValidationError)
+def _key_reused(exc: IdempotencyValidationError) -> Response[dict[str, Any]]:
+    return _json(409, {"message": "this idempotency_key was already used for a different message"})
+
+
+@app.exception_handler(IdempotencyAlreadyInProgressError)
+def _in_progress(exc: IdempotencyAlreadyInProgressError) -> Response[dict[str, Any]]:
+    return _json(409, {"message": "a request with this idempotency_key is in progress; retry"})
+
+
 @app.post("/leads/<chat_id>/messages")
 def post_message(chat_id: str) -> Response[dict[str, Any]]:
     try:
@@ -66,13 +106,11 @@ def post_message(chat_id: str) -> Response[dict[str, Any]]:
     except ValueError as exc:
         raise ValidationError("the request body must be JSON") from exc
     request = ManagerMessageRequest.parse(_chat_id(chat_id), payload)
-    queued = queue_manager_message(request)
-    return _json(
-        202, {"message_id": queued.message_id, "status": "queued", "duplicate": not queued.created}
-    )
+    return _json(202, queue_once(request=asdict(request)))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.register_lambda_context(context)
     return app.resolve(event, context)
