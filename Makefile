@@ -8,12 +8,21 @@ UV_VERSION := 0.13.9
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
+SAM := $(SAM_VENV)/bin/sam
+# The samconfig.toml environment of deploy/ops targets; only `make ... ENV=prod` sets it (an
+# ENV inherited from the shell, which POSIX shells use for something else, is ignored).
+ENV := $(if $(filter command line,$(origin ENV)),$(ENV),dev)
+# sam build without Docker needs the runtime's interpreter on PATH (pyenv's 3.12 if not).
+PY312_BIN := $(shell for p in "$$(command -v python3.12)" $(HOME)/.pyenv/versions/3.12*/bin/python3.12; do \
+	[ -n "$$p" ] && "$$p" -c '' 2>/dev/null && { dirname "$$p"; break; }; done)
+OPS := PYTHONPATH=layers/common:. $(BIN)/python -m
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo run invoke test unit lint validate clean
+.PHONY: help setup demo run faults invoke test unit lint validate lint-template bench clean \
+	deploy bootstrap-secrets connect-1msg managers
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +45,9 @@ demo: $(VENV)/.synced ## Start the local stack, answer a client's message, print
 run: $(VENV)/.synced ## Serve the stack locally (ONEMSG_API_URL, ONEMSG_CHANNEL_ID, ONEMSG_TOKEN, WEBHOOK_SECRET, API_PORT)
 	$(BIN)/python -m devstack run
 
+faults: $(VENV)/.synced ## Fault scenarios against the full local stack; 0 duplicates, 0 lost
+	$(BIN)/python -m devstack faults
+
 invoke: $(VENV)/.synced ## Run one event through one function: make invoke FN=WebhookFunction EVENT=events/webhook/inbound.json
 	$(BIN)/python -m devstack invoke $(FN) $(EVENT)
 
@@ -51,8 +63,30 @@ lint: $(VENV)/.synced ## ruff and mypy
 	$(BIN)/mypy
 	@for app in functions/*/app.py; do $(BIN)/mypy $$app || exit 1; done
 
-validate: $(SAM_VENV)/.synced ## sam validate --lint (offline)
-	$(SAM_VENV)/bin/sam validate --lint
+bench: $(VENV)/.synced ## Benchmark: cold start, AWS calls, latency, burst, cost (prints one table)
+	$(BIN)/python -m bench
+
+validate: $(SAM_VENV)/.synced ## sam validate --lint, then cfn-lint with the serverless rules (offline)
+	$(SAM) validate --lint
+	@$(MAKE) --no-print-directory lint-template
+
+lint-template: $(SAM_VENV)/.synced ## cfn-lint + informational checks + serverless rules; fails on any finding
+	$(SAM_VENV)/bin/cfn-lint template.yaml --include-checks I --append-rules cfn_lint_serverless.rules
+
+deploy: $(SAM_VENV)/.synced $(VENV)/.synced ## Build and deploy to AWS: make deploy [ENV=dev|prod] (samconfig.toml)
+	$(OPS) ops.preflight --env $(ENV)
+	@test -n "$(PY312_BIN)" || { echo "sam build needs python3.12 on PATH (e.g. pyenv install 3.12)"; exit 2; }
+	PATH="$(PY312_BIN):$$PATH" $(SAM) build --config-env $(ENV)
+	$(SAM) deploy --config-env $(ENV)
+
+bootstrap-secrets: $(VENV)/.synced ## Create the token and webhook-secret SSM parameters (token from a prompt or stdin; ARGS="--force --only token")
+	$(OPS) ops.bootstrap_secrets --env $(ENV) $(ARGS)
+
+connect-1msg: $(VENV)/.synced ## Register the stack's webhook with 1MSG and turn on statuses (ARGS="--dry-run")
+	$(OPS) ops.connect_1msg --env $(ENV) $(ARGS)
+
+managers: $(VENV)/.synced ## The manager roster: make managers ARGS="list" (add/set/disable/enable)
+	$(OPS) ops.managers --env $(ENV) $(ARGS)
 
 clean: ## Remove the virtualenvs and caches
 	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

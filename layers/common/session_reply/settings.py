@@ -61,7 +61,7 @@ class Settings(BaseModel):
     # and gives up (status `unknown`) after the deadline.
     poll_after_seconds: int = 120
     status_deadline_seconds: int = 86_400
-    poll_batch_size: int = 50
+    poll_batch_size: int = 20
     raw_hook_ttl_days: int = 14
     status_event_ttl_days: int = 180
     max_webhook_bytes: int = 262_144

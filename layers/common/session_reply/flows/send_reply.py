@@ -125,6 +125,7 @@ def send_reply(command: SendCommand, ctx: Context | None = None) -> SendResult:
     at = now()
     skip = _skip_reason(command, lead, at, ctx)
     if skip == WindowClosedError.reason and _template_allowed(command, ctx):
+        count("WindowClosedTemplateFallback")
         return _send(ctx, command, key, attempt, {**claimed, **fields}, lead, template=True)
     if skip:
         return _finish_refused(ctx, command, key, attempt, SKIPPED, skip, None)
