@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from session_reply.bus import EventBus
-from session_reply.onemsg.client import OneMsgClient, get_client
 from session_reply.queue import SendQueue
 from session_reply.secrets import get_secret
 from session_reply.settings import Settings, get_settings
 from session_reply.store import Store
+
+if TYPE_CHECKING:  # httpx is imported only by the functions that call 1MSG
+    from session_reply.onemsg.client import OneMsgClient
 
 
 @dataclass
@@ -25,6 +28,8 @@ class Context:
     def onemsg(self) -> OneMsgClient:
         """Created on first use: only the sender and the poller talk to 1MSG."""
         if self._onemsg is None:
+            from session_reply.onemsg.client import get_client
+
             s = self.settings
             token = get_secret(s.onemsg_token_param)
             return get_client(
