@@ -47,6 +47,7 @@ def test_status_keeps_every_timestamp_and_ends_at_read_when_acks_arrive_reversed
     }
     assert out["status"] == "read"
     assert out["read_at"] and out["delivered_at"] and out["sent_at"]
+    assert [h["status"] for h in out["history"]] == ["read", "delivered", "sent"]
 
 
 def test_duplicate_ack_is_recorded_once_when_1msg_repeats_it(answered: Stack) -> None:
@@ -54,6 +55,7 @@ def test_duplicate_ack_is_recorded_once_when_1msg_repeats_it(answered: Stack) ->
     second = answered.post_hook(load_event("webhook/ack_delivered.json"))
     assert json.loads(second["body"])["outcomes"] == {"status_duplicate": 1}
     assert auto_reply(answered)["status"] == "delivered"
+    assert [h["status"] for h in auto_reply(answered)["history"]] == ["delivered"]
 
 
 def test_legacy_viewed_counts_as_read_when_it_comes_without_delivered(answered: Stack) -> None:

@@ -117,6 +117,7 @@ class Update:
     set_if_missing: dict[str, Any] | None = None
     adds: dict[str, int] | None = None
     removes: tuple[str, ...] = ()
+    appends: dict[str, list[Any]] | None = None  # list attributes to append to
     condition: str | None = None
     values: dict[str, Any] | None = None  # extra :values used by the condition
 
@@ -131,6 +132,11 @@ class Update:
             names[f"#s{i}"] = attr
             values[f":s{i}"] = value
             sets.append(f"#s{i} = :s{i}")
+        for i, (attr, items) in enumerate((self.appends or {}).items()):
+            names[f"#l{i}"] = attr
+            values[f":l{i}"] = items
+            values[":empty_list"] = []
+            sets.append(f"#l{i} = list_append(if_not_exists(#l{i}, :empty_list), :l{i})")
         for i, (attr, value) in enumerate((self.set_if_missing or {}).items()):
             names[f"#m{i}"] = attr
             values[f":m{i}"] = value
@@ -451,38 +457,53 @@ class Store:
 
     def apply_message_status(
         self, pk: str, sk: str, status: str, at: float, details: dict[str, Any]
-    ) -> tuple[Item | None, bool]:
-        """Record `<status>_at` (first value wins) and move `status` forward only.
+    ) -> tuple[Item | None, str]:
+        """Record one status on a message: (message, outcome), outcome one of `moved`,
+        `out_of_order`, `duplicate` or `missing` (no such message yet).
 
-        Returns (message, moved). The rank check is the write's condition, so two acks
-        racing each other can never move a status backwards.
+        `<status>_at` is written once: its absence is the condition, so a repeated ack is a
+        no-op (the dedupe on message and status). `status` moves forward only: the rank
+        check is part of the same conditional write, so racing acks never move it back.
+        Each first-seen status is appended to `history`.
         """
         rank = MESSAGE_STATUS_RANK[status]
         key = {"PK": pk, "SK": sk}
-        moved = self.update(
+        stamp = f"{status}_at"
+        entry = [
+            {
+                "status": status,
+                "at": at,
+                **({"error": details["reason_detail"]} if details.get("reason_detail") else {}),
+            }
+        ]
+        moved, old = self.update_or_old(
             Update(
                 key=key,
-                sets={"status": status, "status_rank": rank, **details},
-                set_if_missing={f"{status}_at": at},
+                sets={"status": status, "status_rank": rank, stamp: at, **details},
+                appends={"history": entry},
                 # Delivered, read or failed: the poller has nothing left to ask about.
                 removes=AWAITING_ATTRS if rank >= MESSAGE_STATUS_RANK["delivered"] else (),
-                condition="attribute_exists(PK) AND (attribute_not_exists(#status_rank) "
-                "OR #status_rank < :rank)",
+                condition=f"attribute_exists(PK) AND attribute_not_exists(#{stamp}) AND "
+                "(attribute_not_exists(#status_rank) OR #status_rank < :rank)",
                 values={":rank": rank},
             )
         )
         if moved is not None:
-            return moved, True
-        # Out of order or duplicate: keep the timestamp (and reason) without moving back.
+            return moved, "moved"
+        if not old:
+            return None, "missing"
+        if stamp in old:
+            return old, "duplicate"
+        # Out of order: keep this status's time (and reason) without moving back.
         kept = self.update(
             Update(
                 key=key,
-                sets=details,
-                set_if_missing={f"{status}_at": at},
-                condition="attribute_exists(PK)",
+                sets={stamp: at, **details},
+                appends={"history": entry},
+                condition=f"attribute_exists(PK) AND attribute_not_exists(#{stamp})",
             )
         )
-        return kept, False
+        return (kept, "out_of_order") if kept is not None else (old, "duplicate")
 
     # -- the send ledger ---------------------------------------------------------------
 

@@ -53,23 +53,28 @@ class StatusResult:
 def apply_status(report: StatusReport, ctx: Context | None = None) -> StatusResult:
     ctx = ctx or Context.default()
     received = now()
-    at = float(report.timestamp) if report.timestamp else received
     event = {
         "status": report.status,
         "error": report.error,
         "chat_id": report.chat_id,
-        "at": at,
+        "at": float(report.timestamp) if report.timestamp else received,
         "received_at": received,
         "expires_at": int(received) + ctx.settings.status_event_ttl_days * 86_400,
     }
-    if not ctx.store.add_status_event(report.id, event):
-        count("StatusDuplicate")
-        return StatusResult(DUPLICATE)
     pointer = ctx.store.get_pointer(report.id)
     if pointer is None or "sk" not in pointer:
-        count("StatusParked")
-        return StatusResult(PARKED)
+        return _park(ctx, report.id, event)
     return _apply(ctx, report.id, pointer, event)
+
+
+def _park(ctx: Context, provider_id: str, event: Item) -> StatusResult:
+    """A status for a message whose send result is not stored yet: kept (once per
+    status) until the sender stores it and applies what is parked."""
+    if not ctx.store.add_status_event(provider_id, event):
+        count("StatusDuplicate")
+        return StatusResult(DUPLICATE)
+    count("StatusParked")
+    return StatusResult(PARKED)
 
 
 def apply_parked_statuses(ctx: Context, provider_id: str, pointer: Item) -> list[Event]:
@@ -89,11 +94,15 @@ def _apply(ctx: Context, provider_id: str, pointer: Item, event: Item) -> Status
             "reason": failure_reason(event.get("error")),
             "reason_detail": event.get("error"),
         }
-    message, moved = ctx.store.apply_message_status(
+    message, outcome = ctx.store.apply_message_status(
         str(pointer["lead_pk"]), str(pointer["sk"]), status, at, details
     )
     if message is None:
-        return StatusResult(PARKED)
+        return _park(ctx, provider_id, event)
+    if outcome == "duplicate":
+        count("StatusDuplicate")
+        return StatusResult(DUPLICATE)
+    moved = outcome == "moved"
     chat_id = str(message.get("chat_id") or pointer.get("chat_id"))
     events: list[Event] = []
     if moved:
