@@ -449,6 +449,11 @@ class Store:
             return False
         return True
 
+    def mark_parked(self, provider_id: str) -> Item:
+        """Leave a placeholder at the provider id's pointer (or find the real pointer, if
+        the send result was stored meanwhile: then it has `sk`)."""
+        return self.update(Update(key=pmid_key(provider_id), sets={}, adds={"parked": 1})) or {}
+
     def status_events(self, provider_id: str) -> list[Item]:
         return self.query_partition(f"PMID#{provider_id}", "STATUS#")
 
@@ -555,6 +560,7 @@ class Store:
         fields: dict[str, Any],
         pointer: Item | None = None,
         lead: Update | None = None,
+        new_pointer: bool = False,
     ) -> TransactionCancelled | None:
         """Record an attempt's outcome, only if this attempt still owns the key; with the
         provider-id pointer and the lead update in the same transaction when given."""
@@ -567,7 +573,9 @@ class Store:
         )
         items = [self._update(out)]
         if pointer is not None:
-            items.append(self._put(pointer))
+            # A placeholder left by statuses that came early makes this condition fail:
+            # that is how the caller learns there is something parked to apply.
+            items.append(self._put(pointer, "attribute_not_exists(PK)" if new_pointer else None))
         if lead is not None:
             items.append(self._update(lead))
         try:

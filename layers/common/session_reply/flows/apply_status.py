@@ -73,6 +73,9 @@ def _park(ctx: Context, provider_id: str, event: Item) -> StatusResult:
     if not ctx.store.add_status_event(provider_id, event):
         count("StatusDuplicate")
         return StatusResult(DUPLICATE)
+    pointer = ctx.store.mark_parked(provider_id)
+    if "sk" in pointer:
+        return _apply(ctx, provider_id, pointer, event)  # the send result landed meanwhile
     count("StatusParked")
     return StatusResult(PARKED)
 

@@ -33,7 +33,12 @@ from session_reply.errors import PermanentError, RetryableError
 from session_reply.flows.apply_status import LEAD_STATUS_FOR_REASON, apply_parked_statuses
 from session_reply.flows.assign_manager import assign_request, assignment_event
 from session_reply.flows.context import Context
-from session_reply.flows.lifecycle import advance_lead, mark_human_response
+from session_reply.flows.lifecycle import (
+    advance_lead,
+    auto_replied_update,
+    lead_status_event,
+    mark_human_response,
+)
 from session_reply.observability import count, logger
 from session_reply.onemsg.errors import (
     Accepted,
@@ -90,10 +95,21 @@ def backoff_seconds(attempt: int, cap: int) -> int:
 
 def send_reply(command: SendCommand, ctx: Context | None = None) -> SendResult:
     ctx = ctx or Context.default()
+    assigned: list[Event] = []  # LeadAssigned, published with the send's own events
+    try:
+        result = _send_reply(command, ctx, assigned)
+    except RetryableError:
+        ctx.bus.publish_best_effort(assigned)
+        raise
+    result.events[:0] = assigned
+    return result
+
+
+def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> SendResult:
     settings = ctx.settings
     key = send_key(command)
     auto = command.kind == AUTO_REPLY
-    lead = _request_lead(command, ctx) if auto else ctx.store.get_lead(command.chat_id)
+    lead = _request_lead(command, ctx, assigned) if auto else ctx.store.get_lead(command.chat_id)
     if lead is None:
         raise PermanentError("no lead for this chat")
     body = (
@@ -135,7 +151,7 @@ def send_reply(command: SendCommand, ctx: Context | None = None) -> SendResult:
     return _send(ctx, command, key, attempt, {**claimed, **fields}, lead, template=False)
 
 
-def _request_lead(command: SendCommand, ctx: Context) -> Item | None:
+def _request_lead(command: SendCommand, ctx: Context, assigned: list[Event]) -> Item | None:
     """The lead, with its request's topic (from the whole burst) and manager settled.
 
     The auto-reply waits out the burst first: "hi" / "I want to ask" / "about delivery"
@@ -162,7 +178,7 @@ def _request_lead(command: SendCommand, ctx: Context) -> Item | None:
             "topic_confidence": topic.confidence,
         },
     )
-    ctx.bus.publish_best_effort([assignment_event(settled, now())])
+    assigned.append(assignment_event(settled, now()))
     return settled
 
 
@@ -327,10 +343,13 @@ def _finish_refused(
 
 
 def record_accepted(ctx: Context, out: Item, provider_id: str, attempt: int) -> list[Event]:
-    """1MSG took the message (answer or echo, whichever came first): store its id, the
-    pointer statuses join on, the lead's first-response time, and any early statuses."""
+    """1MSG took the message (answer or echo, whichever came first): in one transaction,
+    store its id, the pointer statuses join on and, for the auto-reply, the lead's move to
+    auto_replied; then apply any statuses that came early."""
     chat_id = str(out["chat_id"])
     key = str(out["id"])
+    session_id = str(out.get("session_id") or "")
+    auto = out.get("author") in (AUTHOR_AUTO, AUTHOR_TEMPLATE)
     at = now()
     pointer = {
         **pmid_key(provider_id),
@@ -340,23 +359,37 @@ def record_accepted(ctx: Context, out: Item, provider_id: str, attempt: int) -> 
         "direction": "out",
         "author": out.get("author"),
     }
+    fields = {
+        "state": ACCEPTED,
+        "provider_id": provider_id,
+        "accepted_at": at,
+        "author": out.get("author"),  # `template` when the window had closed
+        "template": out.get("template"),
+        "awaiting_pk": AWAITING_PK,
+        "awaiting_since": at,
+    }
+    # Waiting for a human from now on: the poller escalates if nobody answers.
+    replied = {"auto_reply_at": at, "awaiting_pk": AWAITING_HUMAN, "awaiting_since": at}
+    lead = auto_replied_update(chat_id, session_id, replied) if auto else None
     cancelled = ctx.store.finish_send(
-        chat_id,
-        key,
-        attempt,
-        {
-            "state": ACCEPTED,
-            "provider_id": provider_id,
-            "accepted_at": at,
-            "author": out.get("author"),  # `template` when the window had closed
-            "template": out.get("template"),
-            "awaiting_pk": AWAITING_PK,
-            "awaiting_since": at,
-        },
-        pointer=pointer,
+        chat_id, key, attempt, fields, pointer=pointer, lead=lead, new_pointer=True
     )
-    if cancelled is not None:
+    parked = lead_moved = False
+    if cancelled is None:
+        lead_moved = lead is not None
+    elif cancelled.failed(0):
         return []  # the echo (or the sender) recorded it first
+    else:
+        # Early statuses left a placeholder pointer, or the lead is past auto_replied (or
+        # in a newer request): store the result without those conditions.
+        parked = cancelled.failed(1)
+        lead_moved = lead is not None and not cancelled.failed(2)
+        if ctx.store.finish_send(
+            chat_id, key, attempt, fields, pointer=pointer, lead=lead if lead_moved else None
+        ):
+            return []
+        if auto and not lead_moved:
+            ctx.store.set_lead_once(chat_id, session_id, replied)
     count("ManagerMessageSent" if out.get("author") == AUTHOR_MANAGER else "ReplySent")
     events = [
         Event(
@@ -370,19 +403,10 @@ def record_accepted(ctx: Context, out: Item, provider_id: str, attempt: int) -> 
             },
         )
     ]
-    session_id = str(out.get("session_id") or "")
-    if out.get("author") in (AUTHOR_AUTO, AUTHOR_TEMPLATE):
-        # Waiting for a human from now on: the poller escalates if nobody answers.
-        ctx.store.set_lead_once(
-            chat_id,
-            session_id,
-            {
-                "auto_reply_at": at,
-                "awaiting_pk": AWAITING_HUMAN,
-                "awaiting_since": at,
-            },
-        )
-        events += advance_lead(ctx, chat_id, session_id, LEAD_AUTO_REPLIED, at)
-    else:
+    if lead_moved:
+        events.append(lead_status_event(chat_id, session_id, LEAD_AUTO_REPLIED, at))
+    elif not auto:
         events += mark_human_response(ctx, chat_id, at)
-    return events + apply_parked_statuses(ctx, provider_id, pointer)
+    if parked:
+        events += apply_parked_statuses(ctx, provider_id, pointer)
+    return events
