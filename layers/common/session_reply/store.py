@@ -419,22 +419,6 @@ class Store:
             )
         )
 
-    def set_request(
-        self, chat_id: str, session_id: str, fields: dict[str, Any], condition: str = ""
-    ) -> Item | None:
-        """Set fields of the lead's current request (topic, manager); None if a newer
-        request opened or `condition` does not hold."""
-        return self.update(
-            Update(
-                key={"PK": lead_pk(chat_id), "SK": "LEAD"},
-                sets={"updated_at": now(), **fields},
-                condition="#session_id = :sid" + (f" AND ({condition})" if condition else ""),
-                values={":sid": session_id},
-            )
-        )
-
-    # -- statuses ----------------------------------------------------------------------
-
     def add_status_event(self, provider_id: str, event: Item) -> bool:
         """Append a status event; False when this (message, status) was seen before."""
         item = {"PK": f"PMID#{provider_id}", "SK": f"STATUS#{event['status']}", **event}
@@ -527,30 +511,55 @@ class Store:
         return None
 
     def claim_send(
-        self, chat_id: str, send_key: str, fields: dict[str, Any], lease_seconds: int
+        self,
+        chat_id: str,
+        send_key: str,
+        fields: dict[str, Any],
+        lease_seconds: int,
+        request: tuple[Item | None, Item] | None = None,
     ) -> tuple[Item | None, Item | None]:
         """Take the send key for one attempt. (claimed item, None) or (None, current item).
 
         Free to claim: new, PENDING, or SENDING whose lease ran out (a crashed or timed-out
         attempt, which the caller must reconcile before sending again).
+
+        With `request` = (the OUT item as read, the lead's request fields), the claim and
+        the lead's topic and manager are written in one transaction, conditional on both
+        being unchanged since that read; a lost race raises RetryableError.
         """
         at = now()
-        return self.update_or_old(
-            Update(
-                key={"PK": lead_pk(chat_id), "SK": out_sk(send_key)},
-                sets={
-                    "state": SENDING,
-                    "lease_until": at + lease_seconds,
-                    "updated_at": at,
-                    **fields,
-                },
-                set_if_missing={"created_at": at, "status": "queued", "status_rank": 0},
-                adds={"attempt": 1},
-                condition="attribute_not_exists(#state) OR #state = :pending "
-                "OR (#state = :sending AND #lease_until < :now)",
-                values={":pending": PENDING, ":sending": SENDING, ":now": at},
-            )
+        update = Update(
+            key={"PK": lead_pk(chat_id), "SK": out_sk(send_key)},
+            sets={"state": SENDING, "lease_until": at + lease_seconds, "updated_at": at, **fields},
+            set_if_missing={"created_at": at, "status": "queued", "status_rank": 0},
+            adds={"attempt": 1},
+            condition="(attribute_not_exists(#state) OR #state = :pending "
+            "OR (#state = :sending AND #lease_until < :now))",
+            values={":pending": PENDING, ":sending": SENDING, ":now": at},
         )
+        if request is None:
+            return self.update_or_old(update)
+        before, lead_fields = request
+        attempt = int((before or {}).get("attempt", 0))
+        update.condition = f"{update.condition} AND " + (
+            "#attempt = :prev" if before else "attribute_not_exists(#attempt)"
+        )
+        update.values = {**(update.values or {}), **({":prev": attempt} if before else {})}
+        lead = Update(
+            key={"PK": lead_pk(chat_id), "SK": "LEAD"},
+            sets={"updated_at": at, **lead_fields},
+            condition="#session_id = :sid AND "
+            "(attribute_not_exists(#assigned_session) OR #assigned_session <> :sid)",
+            values={":sid": lead_fields["assigned_session"]},
+        )
+        try:
+            self.transact(self._update(update), self._update(lead))
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(0) and not cancelled.failed(1):
+                return None, cancelled.old_item(0) or {}
+            raise RetryableError("the request changed while claiming its reply") from None
+        claimed = {**(before or {}), **fields, "state": SENDING, "attempt": attempt + 1}
+        return claimed, None
 
     def finish_send(
         self,

@@ -65,10 +65,10 @@ def choose_manager(
     return Assignment(UNASSIGNED, ctx.settings.fallback_manager_name)
 
 
-def assign_request(ctx: Context, lead: Item, session_id: str, topic_fields: Item) -> Item:
-    """Topic and manager of the lead's current request, once per request; returns the lead
-    as stored afterwards."""
-    chat_id = str(lead["chat_id"])
+def request_fields(ctx: Context, lead: Item, session_id: str, topic_fields: Item) -> Item:
+    """Topic and manager of the lead's current request, to be stored with the send's
+    claim (`assigned_session` makes it once per request). A capacity slot may have been
+    taken: `give_back` it if the fields are not stored."""
     assignment = choose_manager(ctx, str(topic_fields["topic"]), lead.get("manager_id"))
     fields: Item = {
         **topic_fields,
@@ -79,18 +79,12 @@ def assign_request(ctx: Context, lead: Item, session_id: str, topic_fields: Item
     }
     if assignment.state == UNASSIGNED:
         fields.update({AWAITING_ATTRS[0]: AWAITING_MANAGER, AWAITING_ATTRS[1]: now()})
-    stored = ctx.store.set_request(
-        chat_id,
-        session_id,
-        fields,
-        condition="attribute_not_exists(#assigned_session) OR #assigned_session <> :sid",
-    )
-    if stored is None:
-        # Assigned meanwhile (a concurrent retry): give back the slot taken here.
-        if assignment.state == ASSIGNED and assignment.manager and assignment.manager.in_table:
-            ctx.store.release_slot(assignment.manager.id)
-        return ctx.store.get_lead(chat_id) or lead
-    return stored
+    return fields
+
+
+def give_back(ctx: Context, fields: Item) -> None:
+    if fields.get("assignment") == ASSIGNED and fields.get("manager_id"):
+        ctx.store.release_slot(str(fields["manager_id"]))  # no-op outside the table
 
 
 def assignment_event(lead: Item, at: float) -> Event:

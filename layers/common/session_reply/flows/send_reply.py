@@ -31,7 +31,7 @@ from session_reply.domain.topic import Topic, extract_topic
 from session_reply.domain.window import window_open
 from session_reply.errors import PermanentError, RetryableError
 from session_reply.flows.apply_status import LEAD_STATUS_FOR_REASON, apply_parked_statuses
-from session_reply.flows.assign_manager import assign_request, assignment_event
+from session_reply.flows.assign_manager import assignment_event, give_back, request_fields
 from session_reply.flows.context import Context
 from session_reply.flows.lifecycle import (
     advance_lead,
@@ -106,10 +106,15 @@ def send_reply(command: SendCommand, ctx: Context | None = None) -> SendResult:
 
 
 def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> SendResult:
+    """The send proper; `assigned` collects the LeadAssigned event of a first attempt."""
     settings = ctx.settings
     key = send_key(command)
     auto = command.kind == AUTO_REPLY
-    lead = _request_lead(command, ctx, assigned) if auto else ctx.store.get_lead(command.chat_id)
+    request: tuple[Item | None, Item] | None = None
+    if auto:
+        lead, request = _request_lead(command, ctx, key)
+    else:
+        lead = ctx.store.get_lead(command.chat_id)
     if lead is None:
         raise PermanentError("no lead for this chat")
     body = (
@@ -127,11 +132,20 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
         "body": body,
         "time": command.requested_at,
     }
-    claimed, current = ctx.store.claim_send(
-        command.chat_id, key, fields, settings.send_lease_seconds
-    )
+    try:
+        claimed, current = ctx.store.claim_send(
+            command.chat_id, key, fields, settings.send_lease_seconds, request
+        )
+    except RetryableError:
+        if request:
+            give_back(ctx, request[1])
+        raise
     if claimed is None:
+        if request:
+            give_back(ctx, request[1])
         return _not_claimed(current or {}, settings.send_lease_seconds)
+    if request:
+        assigned.append(assignment_event(lead, now()))
     attempt = int(claimed["attempt"])
     if attempt > 1 and claimed.get("outcome_unknown_at"):
         # The last attempt timed out and no echo or status settled it within the grace
@@ -151,8 +165,11 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
     return _send(ctx, command, key, attempt, {**claimed, **fields}, lead, template=False)
 
 
-def _request_lead(command: SendCommand, ctx: Context, assigned: list[Event]) -> Item | None:
-    """The lead, with its request's topic (from the whole burst) and manager settled.
+def _request_lead(
+    command: SendCommand, ctx: Context, key: str
+) -> tuple[Item | None, tuple[Item | None, Item] | None]:
+    """The lead, with its request's topic (from the whole burst) and manager chosen; and,
+    the first time, (the OUT item as read, the request fields) for the claim to store.
 
     The auto-reply waits out the burst first: "hi" / "I want to ask" / "about delivery"
     is one request, answered once with the topic of its joined text.
@@ -164,22 +181,18 @@ def _request_lead(command: SendCommand, ctx: Context, assigned: list[Event]) -> 
         )
     lead, messages = ctx.store.lead_with_messages(command.chat_id)
     if lead is None or lead.get("session_id") != command.session_id:
-        return lead  # superseded: the send is skipped below
+        return lead, None  # superseded: the send is skipped below
     if lead.get("assigned_session") == command.session_id:
-        return lead  # a retry: topic and manager were settled by an earlier attempt
+        return lead, None  # a retry: topic and manager were settled by an earlier attempt
     topic = request_topic(messages, lead)
-    settled = assign_request(
+    fields = request_fields(
         ctx,
         lead,
         command.session_id,
-        {
-            "topic": topic.label,
-            "topic_rule": topic.rule_id,
-            "topic_confidence": topic.confidence,
-        },
+        {"topic": topic.label, "topic_rule": topic.rule_id, "topic_confidence": topic.confidence},
     )
-    assigned.append(assignment_event(settled, now()))
-    return settled
+    out = next((m for m in messages if m.get("SK") == out_sk(key)), None)
+    return {**lead, **fields}, (out, fields)
 
 
 def request_topic(messages: list[Item], lead: Item) -> Topic:
