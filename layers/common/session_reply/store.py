@@ -251,6 +251,14 @@ class Store:
     def transact(self, *items: dict[str, Any]) -> None:
         self._call("transact_write_items", TransactItems=list(items))
 
+    def try_transact(self, *items: dict[str, Any]) -> TransactionCancelled | None:
+        """The transaction, or why it was cancelled (one reason per item)."""
+        try:
+            self.transact(*items)
+        except TransactionCancelled as cancelled:
+            return cancelled
+        return None
+
     def update(self, update: Update, returns: str = "ALL_NEW") -> Item | None:
         """Apply `update`; None when its condition does not hold."""
         request = update.expression(self.table)
@@ -304,16 +312,12 @@ class Store:
         """Record a client message that opens a new request, atomically with its dedupe
         marker and the lead. Returns the cancellation when a condition failed: index 0
         failed = duplicate, index 3 failed = a session is already open."""
-        try:
-            self.transact(
-                self._put(pointer, "attribute_not_exists(PK)"),
-                self._put(message),
-                self._put(session),
-                self._update(lead),
-            )
-        except TransactionCancelled as cancelled:
-            return cancelled
-        return None
+        return self.try_transact(
+            self._put(pointer, "attribute_not_exists(PK)"),
+            self._put(message),
+            self._put(session),
+            self._update(lead),
+        )
 
     def record_message(
         self, pointer: Item, message: Item, lead: Update | None = None
@@ -322,11 +326,7 @@ class Store:
         items = [self._put(pointer, "attribute_not_exists(PK)"), self._put(message)]
         if lead is not None:
             items.append(self._update(lead))
-        try:
-            self.transact(*items)
-        except TransactionCancelled as cancelled:
-            return cancelled
-        return None
+        return self.try_transact(*items)
 
     def keep_raw_hook(self, body: str, reason: str, ttl_days: int) -> None:
         at = now()
@@ -587,11 +587,7 @@ class Store:
             items.append(self._put(pointer, "attribute_not_exists(PK)" if new_pointer else None))
         if lead is not None:
             items.append(self._update(lead))
-        try:
-            self.transact(*items)
-        except TransactionCancelled as cancelled:
-            return cancelled
-        return None
+        return self.try_transact(*items)
 
     def awaiting(self, kind: str, older_than: float, limit: int) -> list[Item]:
         """Items waiting (since before `older_than`) for what `kind` names: a delivery
