@@ -18,7 +18,8 @@ PY312_BIN := $(shell for p in "$$(command -v python3.12)" $(HOME)/.pyenv/version
 OPS := PYTHONPATH=layers/common:. $(BIN)/python -m
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo run faults invoke test unit lint validate lint-template bench clean \
+
+.PHONY: help setup demo run faults invoke test topics unit lint validate lint-template bench clean \
 	deploy bootstrap-secrets connect-1msg managers
 
 help: ## List the targets
@@ -53,6 +54,9 @@ invoke: $(VENV)/.synced ## Run one event through one function: make invoke FN=We
 
 test: setup lint validate ## Set everything up, lint, validate the template, run the tests
 	$(BIN)/python -m pytest
+
+topics: $(VENV)/.synced ## Topic rules on the labelled requests: precision, recall, accuracy
+	PYTHONPATH=layers/common $(BIN)/python scripts/topic_accuracy.py --min-accuracy 0.9
 
 unit: $(VENV)/.synced ## Unit tests only (fast)
 	$(BIN)/python -m pytest tests/unit
