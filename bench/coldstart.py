@@ -1,0 +1,406 @@
+"""Section 1: cold start of each function against `import boto3; boto3.client("dynamodb")`.
+
+Each sample is the wall time from starting a fresh interpreter (``python -c``) to the line
+it prints when it is ready for its first event (it then leaves without the interpreter's
+teardown, which Lambda never pays), doing what a new Lambda execution environment of the
+function does before its first AWS call leaves:
+
+* imports ``functions/<dir>/app.py`` with ``sys.path = [functions/<dir>, layers/common,
+  site-packages]`` and the environment the template gives the function plus Lambda's own
+  variables (the INIT phase), then
+* the first invocation's one-time setup: the product's `Context` (settings, DynamoDB and
+  SQS clients), the EventBridge client, the SSM provider of the secret, the 1MSG client, the
+  phone-number library where the function uses them (none of it touches the network).
+
+The baseline is the same interpreter running ``import boto3; boto3.client("dynamodb")``.
+Samples are interleaved (every round runs every target once, in a shuffled order) and the
+median of N rounds is kept, so a noisy neighbour slows both sides alike. Bytecode is
+cached for both (``-X pycache_prefix`` in a temporary folder, warmed by one untimed round),
+as pip and ``sam build`` install it and as Lambda's own boto3 is.
+
+``-X importtime`` then attributes the difference: the packages whose imports cost the most
+beyond the baseline's.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.table import Row, fmt_ms
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = "baseline"
+TARGET_RATIO = 1.4
+
+# One-time setup of a function's first invocation (no network), by step.
+FIRST_USE_STEPS: dict[str, str] = {
+    "context": "from session_reply.flows.context import Context\nctx = Context.default()\n",
+    "events": "from session_reply import bus\nbus._events_client()\n",
+    "ssm": "from aws_lambda_powertools.utilities import parameters\nparameters.SSMProvider()\n",
+    "onemsg": (
+        "from session_reply.onemsg.client import get_client\n"
+        "s = Context.default().settings\n"
+        "get_client(s.onemsg_api_url, s.onemsg_channel_id, 'token', s.onemsg_auth,"
+        " s.onemsg_timeout_seconds)\n"
+    ),
+    "phone": "from session_reply.domain.phone import phone_problem\n"
+    "phone_problem('77011234567@c.us')\n",
+}
+FIRST_USE: dict[str, tuple[str, ...]] = {
+    "WebhookFunction": ("context", "events", "ssm"),
+    "SenderFunction": ("context", "events", "ssm", "onemsg", "phone"),
+    "ManagerApiFunction": ("context",),
+    "StatusPollerFunction": ("context", "events", "ssm", "onemsg"),
+}
+_FAILED = "BENCH-FIRST-USE-FAILED"
+
+
+@dataclass
+class Target:
+    name: str  # BASELINE or a function's logical id
+    mode: str  # "import" (INIT only) or "full" (INIT + first-use setup)
+    code: str
+    env: dict[str, str]
+    cwd: Path
+    samples: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    steps: dict[str, list[float]] = field(default_factory=dict)  # step -> ms per sample
+
+    def step_ms(self) -> dict[str, float]:
+        return {k: statistics.median(v) for k, v in self.steps.items()}
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}:{self.mode}"
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples) if self.samples else 0.0
+
+
+@dataclass
+class ColdStartResult:
+    runs: int
+    baseline: Target
+    functions: dict[str, dict[str, Target]]  # logical id -> mode -> target
+    imports: dict[str, list[tuple[str, float]]]  # logical id -> [(package, extra ms)]
+    memory_mb: dict[str, int]
+
+
+def lambda_env(
+    name: str, memory: int, timeout: int, handler: str, task_root: Path
+) -> dict[str, str]:
+    """The variables Lambda sets in every execution environment (dummy credentials)."""
+    region = "us-east-1"
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),  # noqa: S108 - only when HOME is unset
+        "LANG": "en_US.UTF-8",
+        "TZ": "UTC",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(timeout),
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "LAMBDA_TASK_ROOT": str(task_root),
+        "_HANDLER": handler,
+    }
+
+
+# What Lambda's python3.12 runtime itself provides, besides the standard library.
+LAMBDA_RUNTIME_PACKAGES = (
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "python-dateutil",
+    "six",
+    "urllib3",
+)
+_STEP = "BENCH-STEP"
+_READY = "BENCH-READY"
+# The environment is ready to take its first event: say so, and leave without the
+# interpreter's teardown (Lambda never pays it; it grows with every module loaded).
+_EPILOGUE = [
+    "import os",
+    "sys.stderr.flush()",
+    f"sys.stdout.write('{_READY}\\n')",
+    "sys.stdout.flush()",
+    "os._exit(0)",
+]
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def layer_packages(root: Path = ROOT) -> set[str]:
+    """Distributions a function can import on Lambda: the layer's requirements (pinned, with
+    their dependencies) and what the runtime ships."""
+    names = {_canonical(n) for n in LAMBDA_RUNTIME_PACKAGES}
+    requirements = root / "layers" / "common" / "requirements.txt"
+    if requirements.exists():
+        for line in requirements.read_text(encoding="utf-8").splitlines():
+            found = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line.split("#", 1)[0])
+            if found:
+                names.add(_canonical(found.group(1)))
+    return names
+
+
+def blocked_modules(root: Path = ROOT) -> list[str]:
+    """Top-level modules installed in this venv that the Lambda environment would not have
+    (moto, flask, click, pygments, the X-Ray SDK, ...): a function must not find them.
+
+    Example: httpx imports its command line (click, pygments) when click is importable."""
+    from importlib.metadata import packages_distributions
+
+    allowed = layer_packages(root)
+    return sorted(
+        module
+        for module, dists in packages_distributions().items()
+        if not any(_canonical(d) in allowed for d in dists)
+    )
+
+
+def _prelude(blocked: list[str]) -> list[str]:
+    return [
+        "import sys, time",
+        "_t = time.perf_counter()",
+        f"_BLOCKED = frozenset({blocked!r})",
+        "class _NotOnLambda:",
+        "    def find_spec(self, name, path=None, target=None):",
+        "        if name.partition('.')[0] in _BLOCKED:",
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)",
+        "        return None",
+        "sys.meta_path.insert(0, _NotOnLambda())",
+    ]
+
+
+def _timed(step: str, body: str) -> list[str]:
+    """Run ``body``; report its time (and a failure) on stderr."""
+    indented = body.rstrip("\n").replace("\n", "\n    ")
+    return [
+        "try:",
+        f"    {indented}",
+        "except Exception as exc:",
+        f"    print('{_FAILED}', {step!r}, type(exc).__name__, exc, file=sys.stderr)",
+        "_n = time.perf_counter()",
+        f"print('{_STEP}', {step!r}, (_n - _t) * 1000, file=sys.stderr)",
+        "_t = _n",
+    ]
+
+
+def _baseline_code(blocked: list[str]) -> str:
+    lines = _prelude(blocked)
+    lines += _timed("import boto3", "import boto3")
+    lines += _timed("client", 'boto3.client("dynamodb")')
+    return "\n".join(lines + _EPILOGUE) + "\n"
+
+
+def _function_code(
+    code_dir: Path, layer_dirs: list[Path], steps: tuple[str, ...], blocked: list[str]
+) -> str:
+    paths = [str(code_dir), *(str(p) for p in layer_dirs)]
+    lines = _prelude(blocked)
+    # Lambda's path: the code, the layers, then the runtime's packages (no cwd).
+    lines.append(f"sys.path[:] = {paths!r} + [p for p in sys.path if p]")
+    lines += [
+        "import app",
+        "_n = time.perf_counter()",
+        f"print('{_STEP}', 'import app', (_n - _t) * 1000, file=sys.stderr)",
+        "_t = _n",
+    ]
+    for step in steps:
+        lines += _timed(step, FIRST_USE_STEPS[step])
+    return "\n".join(lines + _EPILOGUE) + "\n"
+
+
+def targets(
+    root: Path = ROOT, functions: list[str] | None = None
+) -> tuple[Target, list[Target], dict[str, int]]:
+    from devstack.template import ResolveContext, Template, resolve
+
+    template = Template.load(root)
+    ctx = ResolveContext.for_template(template, {"OneMsgChannelId": "100001"})
+    for queue in template.queues():  # an SQS queue's !Ref is its URL
+        ctx.refs[queue.logical_id] = (
+            f"https://sqs.us-east-1.amazonaws.com/{ctx.account_id}/"
+            f"{ctx.physical_name(queue.logical_id)}"
+        )
+    blocked = blocked_modules(root)
+    baseline_env = lambda_env("baseline", 256, 10, "app.lambda_handler", root)
+    baseline = Target(BASELINE, "full", _baseline_code(blocked), baseline_env, root)
+    out: list[Target] = []
+    memory: dict[str, int] = {}
+    for fn in template.functions():
+        if functions is not None and fn.logical_id not in functions:
+            continue
+        code_dir = root / fn.code_uri
+        env = lambda_env(
+            ctx.physical_name(fn.logical_id), fn.memory_size, fn.timeout, fn.handler, code_dir
+        )
+        env.update({k: str(v) for k, v in resolve(fn.environment, ctx).items()})
+        log_format = fn.logging_config.get("LogFormat")
+        if log_format:
+            env["AWS_LAMBDA_LOG_FORMAT"] = str(log_format)
+        layers = template.layer_dirs(fn)
+        steps = FIRST_USE.get(fn.logical_id, ("context",))
+        memory[fn.logical_id] = fn.memory_size
+        for mode, chosen in (("import", ()), ("full", steps)):
+            code = _function_code(code_dir, layers, chosen, blocked)
+            out.append(Target(fn.logical_id, mode, code, env, code_dir))
+    return baseline, out, memory
+
+
+def _command(pycache: str, code: str, *flags: str) -> list[str]:
+    return [sys.executable, "-X", f"pycache_prefix={pycache}", *flags, "-c", code]
+
+
+def run_once(target: Target, pycache: str) -> float:
+    """Seconds from starting the interpreter to its ready line (the end of its INIT)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and code
+        _command(pycache, target.code),
+        env=target.env,
+        cwd=target.cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    ready = proc.stdout.readline()
+    elapsed = time.perf_counter() - started
+    _, stderr = proc.communicate()
+    if proc.returncode != 0 or ready.strip() != _READY:
+        raise RuntimeError(f"{target.key} failed to start:\n{stderr[-2000:]}")
+    for line in stderr.splitlines():
+        if line.startswith(_FAILED) and line not in target.failures:
+            target.failures.append(line.removeprefix(_FAILED).strip())
+        elif line.startswith(_STEP):
+            step, _, ms = line.removeprefix(_STEP).strip().rpartition(" ")
+            target.steps.setdefault(step.strip("'\""), []).append(float(ms))
+    return elapsed
+
+
+def import_costs(target: Target, pycache: str, runs: int = 3) -> dict[str, float]:
+    """Self time (ms) of the imports, grouped by package: the least of a few ``-X importtime``
+    runs (one run on a busy machine puts noise into whichever import it hits)."""
+    best: dict[str, float] = {}
+    pattern = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
+    for _ in range(runs):
+        done = subprocess.run(  # noqa: S603 - our own interpreter and code
+            _command(pycache, target.code, "-X", "importtime"),
+            env=target.env,
+            cwd=target.cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        groups: dict[str, float] = defaultdict(float)
+        for line in done.stderr.splitlines():
+            found = pattern.match(line)
+            if found:
+                groups[package_group(found.group(4))] += int(found.group(1)) / 1000
+        for name, ms in groups.items():
+            best[name] = min(ms, best.get(name, ms))
+    return best
+
+
+def package_group(module: str) -> str:
+    """How the notes name a module's cost: its top package, with more depth where a package
+    is large and only some of it is used (Powertools, the product's own package)."""
+    parts = module.split(".")
+    if parts[0] == "aws_lambda_powertools":
+        depth = 3 if len(parts) > 2 and parts[1] == "utilities" else 2
+        return "powertools." + ".".join(parts[1:depth]) if len(parts) > 1 else "powertools"
+    if parts[0] in ("session_reply",):
+        return ".".join(parts[:2])
+    if parts[0] in ("pydantic", "pydantic_core"):
+        return "pydantic"
+    if parts[0] in ("httpx", "httpcore", "anyio", "h11", "sniffio", "certifi", "idna"):
+        return "httpx"
+    return parts[0]
+
+
+def measure_cold_start(
+    runs: int = 7,
+    root: Path = ROOT,
+    functions: list[str] | None = None,
+    seed: int = 11,
+    attribute: bool = True,
+) -> ColdStartResult:
+    baseline, fn_targets, memory = targets(root, functions)
+    everything = [baseline, *fn_targets]
+    rng = random.Random(seed)  # noqa: S311 - a shuffle, not a secret
+    with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache:
+        for target in everything:  # untimed: compiles the bytecode into the cache
+            run_once(target, pycache)
+        for _ in range(runs):
+            order = list(everything)
+            rng.shuffle(order)
+            for target in order:
+                target.samples.append(run_once(target, pycache))
+        imports: dict[str, list[tuple[str, float]]] = {}
+        if attribute:
+            base_costs = import_costs(baseline, pycache)
+            for target in fn_targets:
+                if target.mode != "full":
+                    continue
+                costs = import_costs(target, pycache)
+                extra = {k: v - base_costs.get(k, 0.0) for k, v in costs.items()}
+                top = sorted(extra.items(), key=lambda kv: kv[1], reverse=True)
+                imports[target.name] = [(k, v) for k, v in top if v >= 1.0]
+    by_fn: dict[str, dict[str, Target]] = defaultdict(dict)
+    for target in fn_targets:
+        by_fn[target.name][target.mode] = target
+    return ColdStartResult(runs, baseline, dict(by_fn), imports, memory)
+
+
+def _steps(target: Target) -> str:
+    return ", ".join(f"{k} {v:.0f}" for k, v in target.step_ms().items())
+
+
+def cold_start_rows(result: ColdStartResult, top: int = 5) -> list[Row]:
+    rows: list[Row] = []
+    base = result.baseline.median
+    floor = f"{fmt_ms(base)}: boto3 + client('dynamodb') ({_steps(result.baseline)} ms in-process)"
+    for name, modes in result.functions.items():
+        full, init = modes["full"], modes["import"]
+        ratio = full.median / base if base else None
+        notes = [f"import only {init.median / base:.2f}x" if base else ""]
+        notes.append(f"in-process ms: {_steps(full)}")
+        extra = ", ".join(f"{k} {v:.0f}" for k, v in result.imports.get(name, [])[:top])
+        if extra:
+            notes.append(f"imports beyond the baseline's (ms, -X importtime self): {extra}")
+        if full.failures:
+            notes.append("first-use step failed: " + "; ".join(full.failures))
+        notes.append(f"median of {result.runs}, interleaved")
+        rows.append(
+            Row(
+                section="1 cold start",
+                measure=f"{name}: fresh interpreter, import app.py + first-use setup",
+                bundle=f"{fmt_ms(full.median)} (import only {fmt_ms(init.median)})",
+                floor=floor,
+                ratio=ratio,
+                target=f"<= {TARGET_RATIO}x",
+                ok=None if ratio is None else ratio <= TARGET_RATIO,
+                notes="; ".join(n for n in notes if n),
+            )
+        )
+    return rows

@@ -1,0 +1,200 @@
+"""`make bench`'s code, run small: every section produces well-formed rows.
+
+Benchmarks print figures; this never asserts a time. It checks that the cheap sections run
+against the real handlers and produce rows a reader can trust the shape of (a measure, a
+figure, a positive ratio, a verdict exactly where there is a target), that the call counter
+sees the product's calls, that the cost adds up, and that the bench's moto patch keeps a
+cancelled transaction's all-or-nothing rollback. The burst itself (the full local stack, tens
+of seconds) runs only in `make bench`; its planning and its rows are checked here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from bench import motofix
+from bench.awscalls import CallCounter, TableShape, gsi_write_units, item_size
+from bench.burst import BurstResult, BurstRun, burst_rows, plan
+from bench.coldstart import cold_start_rows, measure_cold_start
+from bench.cost import CostInputs, cost_rows, estimate, readme_table
+from bench.harness import Harness
+from bench.latency import latency_rows, measure_latency
+from bench.run import README_HEADING, readme_section, write_readme
+from bench.table import Row, render, well_formed
+from bench.units import ACK, ECHO, FIRST, FOLLOW_UP, SEND
+from bench.work import WorkResult, measure_poller, measure_work, table_bytes, work_rows
+
+
+@pytest.fixture(scope="module")
+def harness(project_root: Path) -> Iterator[Harness]:
+    # No burst wait: the sender answers on its first run, so the smoke test stays quick.
+    with Harness(project_root, env={"BURST_SECONDS": "0"}) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def work(harness: Harness) -> WorkResult:
+    return measure_work(harness, conversations=1)
+
+
+def assert_rows(rows: list[Row]) -> None:
+    assert rows
+    bad = [row for row in rows if not well_formed(row)]
+    assert not bad, bad
+    table = render(rows).splitlines()
+    assert table[0].startswith("| ratio ")  # ratio first
+    assert len(table) == len(rows) + 2
+
+
+def test_the_counter_sees_every_unit_of_a_conversation(work: WorkResult) -> None:
+    for unit in (FIRST, FOLLOW_UP, SEND, ECHO, ACK):
+        stats = work.units[unit]
+        assert stats.samples and all(stats.samples), unit  # at least one AWS call each
+        assert stats.ops
+        assert stats.seconds and stats.log_bytes
+    operations = Counter(c.operation for s in work.units[FIRST].samples for c in s)
+    assert operations["TransactWriteItems"] >= 1  # the webhook's own write, counted
+    assert work.units[FIRST].wru > 0 and work.units[ACK].rru > 0
+    assert work.onemsg_calls_per_send >= 1
+    assert_rows(work_rows(work))
+
+
+def test_latency_rows_compare_the_handler_with_its_own_calls(harness: Harness) -> None:
+    result = measure_latency(harness, samples=3)
+    assert len(result.inbound.bundle) == len(result.inbound.floor) == 3
+    assert len(result.ack.bundle) == len(result.ack.floor) >= 3
+    assert min(result.inbound.calls) >= 1
+    assert_rows(latency_rows(result))
+
+
+def test_cost_rows_add_up(harness: Harness, work: WorkResult) -> None:
+    stored, items = table_bytes(harness)
+    assert stored > items > 0
+    costs = estimate(
+        CostInputs(
+            work=work,
+            memory_mb=harness.memory_mb,
+            cold_start_s={"WebhookFunction": 0.5, "SenderFunction": 0.5},
+            poller=measure_poller(harness, runs=1),
+            table_bytes_per_conversation=stored / 3,
+            metric_names=len(work.metric_names),
+        )
+    )
+    assert costs.total == pytest.approx(sum(line.usd for line in costs.lines))
+    assert costs.total > 0 and costs.cold_upper > 0 and costs.fixed
+    assert_rows(cost_rows(costs))
+    assert "| **Total** |" in readme_table(costs)
+
+
+def test_cold_start_rows_for_one_function(project_root: Path) -> None:
+    result = measure_cold_start(runs=1, root=project_root, functions=["WebhookFunction"])
+    target = result.functions["WebhookFunction"]["full"]
+    assert target.samples and result.baseline.samples
+    assert "import app" in target.step_ms() and "client" in result.baseline.step_ms()
+    assert not target.failures, target.failures
+    assert_rows(cold_start_rows(result))
+
+
+def test_burst_plan_and_rows() -> None:
+    bodies = plan(40)
+    ids = [b["messages"][0]["id"] for b in bodies]
+    chats = {b["messages"][0]["chatId"] for b in bodies}
+    assert len(bodies) == 40 and len(chats) == 10
+    assert len(ids) - len(set(ids)) == 4  # a tenth re-posted
+    run = BurstRun(messages=40, chats=10, duplicates=4, threads=4, latency=0.15, burst_seconds=3)
+    run.reply_seconds, run.ingest_seconds = 5.0, 2.0
+    run.latencies = [3.5, 4.0]
+    run.answered = Counter({c: 1 for c in chats})
+    run.functions = {"WebhookFunction": {"max_rss_kb": 80_000, "environments": 1}}
+    run.memory_mb = {"WebhookFunction": 256}
+    assert run.exactly_once
+    assert_rows(burst_rows(BurstResult([run], [(2000, "projected over the budget")])))
+
+
+def test_readme_section_is_written_once_at_the_end(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# project\n\n## Development\n\ntext\n", encoding="utf-8")
+    rows = [Row("5 cost", "TOTAL", "$0.01", ratio=0.2, target="< $0.05", ok=True)]
+    for _ in range(2):
+        write_readme(readme, readme_section("| a | b |", rows, 1.0))
+    text = readme.read_text(encoding="utf-8")
+    assert text.count(README_HEADING) == 1
+    assert text.startswith("# project\n\n## Development\n\ntext\n\n" + README_HEADING)
+    # a section someone adds after it later survives the next run
+    readme.write_text(text + "\n## Later\n\nkept\n", encoding="utf-8")
+    write_readme(readme, readme_section("| c | d |", rows, 2.0))
+    text = readme.read_text(encoding="utf-8")
+    assert text.count(README_HEADING) == 1 and "| c | d |" in text and "| a | b |" not in text
+    assert text.endswith("## Later\n\nkept\n")
+
+
+def test_capacity_rules() -> None:
+    assert item_size({"PK": {"S": "ab"}, "n": {"N": "123"}}) == 2 + 2 + 1 + 3
+    shape = TableShape(("PK", "SK"), {"I": (("g",), ("x",))})
+    base = {"PK": {"S": "a"}, "SK": {"S": "b"}}
+    assert gsi_write_units(shape, base, {**base, "g": {"S": "1"}}) == 1  # enters the index
+    assert gsi_write_units(shape, {**base, "g": {"S": "1"}}, base) == 1  # leaves it
+    assert gsi_write_units(shape, base, {**base, "y": {"S": "1"}}) == 0  # not in it
+
+
+def test_moto_patch_keeps_a_cancelled_transaction_all_or_nothing(harness: Harness) -> None:
+    ddb = harness.client("dynamodb")
+    key = {"PK": {"S": "BENCH#tx"}, "SK": {"S": "A"}}
+    ddb.put_item(TableName=harness.table, Item={**key, "v": {"S": "before"}})
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": harness.table, "Item": {**key, "v": {"S": "after"}}}},
+                {
+                    "Put": {
+                        "TableName": harness.table,
+                        "Item": {"PK": {"S": "BENCH#tx"}, "SK": {"S": "B"}},
+                    }
+                },
+                {
+                    "ConditionCheck": {
+                        "TableName": harness.table,
+                        "Key": {"PK": {"S": "BENCH#none"}, "SK": {"S": "X"}},
+                        "ConditionExpression": "attribute_exists(PK)",
+                    }
+                },
+            ]
+        )
+    assert ddb.get_item(TableName=harness.table, Key=key)["Item"]["v"] == {"S": "before"}
+    other = {"PK": {"S": "BENCH#tx"}, "SK": {"S": "B"}}
+    assert "Item" not in ddb.get_item(TableName=harness.table, Key=other)
+    assert motofix._STATE  # installed while the harness runs
+
+
+def test_moto_patch_queries_only_the_partition(harness: Harness) -> None:
+    ddb = harness.client("dynamodb")
+    for pk, sk in (("BENCH#q1", "b"), ("BENCH#q1", "a"), ("BENCH#q2", "a"), ("BENCH#q1", "c")):
+        ddb.put_item(TableName=harness.table, Item={"PK": {"S": pk}, "SK": {"S": sk}})
+    found = ddb.query(
+        TableName=harness.table,
+        KeyConditionExpression="PK = :pk AND SK > :sk",
+        ExpressionAttributeValues={":pk": {"S": "BENCH#q1"}, ":sk": {"S": "a"}},
+        ScanIndexForward=False,
+    )["Items"]
+    assert [(i["PK"]["S"], i["SK"]["S"]) for i in found] == [("BENCH#q1", "c"), ("BENCH#q1", "b")]
+    empty = ddb.query(
+        TableName=harness.table,
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": "BENCH#none"}},
+    )
+    assert empty["Items"] == []
+
+
+def test_counter_records_calls_only_while_active(harness: Harness) -> None:
+    counter = CallCounter()
+    client = boto3.client("sqs")
+    with counter.active():
+        client.get_queue_url(QueueName=harness.queue_url.rsplit("/", 1)[-1])
+    client.get_queue_url(QueueName=harness.queue_url.rsplit("/", 1)[-1])
+    assert [c.operation for c in counter.take()] == ["GetQueueUrl"]
