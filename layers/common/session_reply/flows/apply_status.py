@@ -13,9 +13,6 @@ from typing import Any
 
 from session_reply.bus import Event
 from session_reply.domain.status import (
-    AUTHOR_AUTO,
-    AUTHOR_MANAGER,
-    AUTHOR_TEMPLATE,
     LEAD_UNREACHABLE,
     LEAD_WINDOW_CLOSED,
 )
@@ -35,12 +32,6 @@ PARKED = "parked"
 LEAD_STATUS_FOR_REASON = {
     WindowClosedError.reason: LEAD_WINDOW_CLOSED,
     InvalidRecipientError.reason: LEAD_UNREACHABLE,
-}
-# The lead remembers when its auto-reply and its first human response were delivered.
-_DELIVERED_FIELD = {
-    AUTHOR_AUTO: "auto_reply_delivered_at",
-    AUTHOR_TEMPLATE: "auto_reply_delivered_at",
-    AUTHOR_MANAGER: "first_human_response_delivered_at",
 }
 
 
@@ -137,12 +128,6 @@ def _lead_effects(
     session_id = str(message.get("session_id") or "")
     if not session_id:
         return []
-    field_name = _DELIVERED_FIELD.get(str(message.get("author")))
-    # `read` implies delivered; a `delivered` that came first has set the field already.
-    if field_name and (
-        status == "delivered" or (status == "read" and "delivered_at" not in message)
-    ):
-        ctx.store.set_lead_once(chat_id, session_id, {field_name: at})
     lead_status = LEAD_STATUS_FOR_REASON.get(reason or "") if status == "failed" else None
     if lead_status:
         return advance_lead(ctx, chat_id, session_id, lead_status, at)

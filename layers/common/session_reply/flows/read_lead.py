@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from session_reply.domain.status import AUTHOR_AUTO, AUTHOR_MANAGER, AUTHOR_TEMPLATE
 from session_reply.errors import NotFoundError
 from session_reply.flows.context import Context
 from session_reply.store import Item
@@ -22,4 +23,36 @@ def read_lead(chat_id: str, ctx: Context | None = None) -> dict[str, Any]:
     if lead is None:
         raise NotFoundError(f"no lead for chat {chat_id}")
     messages.sort(key=lambda m: (float(m.get("time") or 0), str(m.get("SK"))))
-    return {"lead": _public(lead), "messages": [_public(m) for m in messages]}
+    return {
+        "lead": {**_public(lead), **delivery_times(lead, messages)},
+        "messages": [_public(m) for m in messages],
+    }
+
+
+def delivery_times(lead: Item, messages: list[Item]) -> dict[str, float]:
+    """When the current request's auto-reply and first human response reached the client
+    (`read` counts: it implies delivery). Derived from the messages' own statuses, so an
+    ack never has to write to the lead as well."""
+    session_id = lead.get("session_id")
+    opened = float(lead.get("session_opened_at") or 0)
+
+    def reached(message: Item) -> float | None:
+        times = [message.get("delivered_at"), message.get("read_at")]
+        known = [float(t) for t in times if t is not None]
+        return min(known) if known else None
+
+    def first(authors: tuple[str, ...]) -> float | None:
+        found = [
+            at
+            for m in messages
+            if m.get("author") in authors
+            and (m.get("session_id") == session_id or float(m.get("time") or 0) >= opened)
+            and (at := reached(m)) is not None
+        ]
+        return min(found) if found else None
+
+    derived = {
+        "auto_reply_delivered_at": first((AUTHOR_AUTO, AUTHOR_TEMPLATE)),
+        "first_human_response_delivered_at": first((AUTHOR_MANAGER,)),
+    }
+    return {name: at for name, at in derived.items() if at is not None}
