@@ -1,4 +1,5 @@
-"""``python -m devstack run | demo | invoke <LogicalId> <event.json>`` (the Makefile's targets)."""
+"""``python -m devstack run | demo | faults | invoke <LogicalId> <event.json>`` (the Makefile's
+targets)."""
 
 from __future__ import annotations
 
@@ -147,6 +148,12 @@ def invoke(logical_id: str, event_path: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["faults"]:
+        # Its own options (--seed, --chats, --only); see devstack/faults.py.
+        from devstack.faults import main as faults_main
+
+        return faults_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="serve the stack locally until Ctrl-C")
@@ -157,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         help="echo the functions' logs and the gateway's access log",
     )
     commands.add_parser("demo", help="answer a client's message end to end, print the timeline")
+    commands.add_parser(
+        "faults", help="fault scenarios against the full local stack (see devstack/faults.py)"
+    )
     invoke_cmd = commands.add_parser("invoke", help="run one event through one function")
     invoke_cmd.add_argument("function", help="logical id, e.g. WebhookFunction")
     invoke_cmd.add_argument("event", help="event file, e.g. events/webhook/inbound.json")

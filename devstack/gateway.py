@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import threading
 import time
@@ -23,6 +24,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from devstack.runtime import FunctionError
 from devstack.template import Route
+
+log = logging.getLogger("devstack.gateway")
 
 LOCAL_API_ID = "local"
 LOCAL_CALLER = {
@@ -101,8 +104,7 @@ class Gateway:
 
     # -- server ---------------------------------------------------------------------------
     def start(self) -> Gateway:
-        self._server = ThreadingHTTPServer((self.host, self.port), _handler_class(self))
-        self._server.daemon_threads = True
+        self._server = _Server((self.host, self.port), _handler_class(self))
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="gateway", daemon=True
@@ -302,6 +304,13 @@ def _request_id() -> str:
     return base64.b64encode(uuid.uuid4().bytes[:10]).decode()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver listens with a backlog of 5: a burst of webhooks (1MSG posts in parallel)
+    # then meets connection resets that API Gateway never gives. Queue them instead.
+    request_queue_size = 128
+
+
 def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -321,13 +330,18 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 source_ip=self.client_address[0],
                 protocol=self.request_version,
             )
-            self.send_response(response.status)
-            for name, value in response.headers:
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(response.body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(response.body)
+            try:
+                self.send_response(response.status)
+                for name, value in response.headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(response.body)
+            except (BrokenPipeError, ConnectionResetError):
+                # The caller gave up waiting (e.g. 1MSG's webhook timeout); the function ran.
+                self.close_connection = True
+                log.info("gateway: the client left before the %d answer", response.status)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
 

@@ -379,10 +379,12 @@ class Invoker:
         shell_env: Mapping[str, str] | None = None,
         echo: bool = False,
         echo_stream: IO[str] | None = None,
+        overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.template = template
         self.ctx = ctx
         self.aws_env = dict(aws_env)
+        self.overrides = {str(k): str(v) for k, v in (overrides or {}).items()}
         self.shell_env = dict(os.environ if shell_env is None else shell_env)
         self.log_dir = log_dir
         self.echo = echo
@@ -435,6 +437,33 @@ class Invoker:
                 pool.idle.append(worker)
                 pool.cond.notify()
 
+    def warm(self, counts: Mapping[str, int]) -> None:
+        """Start environments, in parallel, until each function has ``counts[id]`` (up to its
+        concurrency limit): a run that will scale out pays the cold starts before it begins."""
+        spawned: list[tuple[_Pool, _Worker]] = []
+        try:
+            for lid, wanted in counts.items():
+                pool = self._pool(lid)
+                with pool.cond:
+                    missing = min(wanted, pool.limit) - len(pool.all) - pool.starting
+                    pool.starting += max(0, missing)
+                spawned += [(pool, self._spawn(lid)) for _ in range(max(0, missing))]
+            for _, worker in spawned:
+                worker.wait_ready()
+        except BaseException:
+            for _, worker in spawned:
+                worker.stop()
+            raise
+        finally:
+            for pool, _ in spawned:
+                with pool.cond:
+                    pool.starting -= 1
+        for pool, worker in spawned:
+            with pool.cond:
+                pool.all.append(worker)
+                pool.idle.append(worker)
+                pool.cond.notify()
+
     def stop(self) -> None:
         workers: list[_Worker] = []
         for pool in self._pools.values():
@@ -457,7 +486,8 @@ class Invoker:
         return self.log_dir / f"{logical_id}.log"
 
     def function_env(self, logical_id: str) -> dict[str, str]:
-        """The worker's whole environment: Lambda's, the template's, the local endpoint's."""
+        """The worker's whole environment: Lambda's, the template's (with the caller's
+        ``overrides`` on top), the local endpoint's."""
         from devstack.template import resolve
 
         fn = self.template.function(logical_id)
@@ -465,6 +495,7 @@ class Invoker:
         env = {k: v for k, v in self.shell_env.items() if k in _INHERITED}
         env.update(self.aws_env)
         env.update({k: _env_str(v) for k, v in resolve(fn.environment, self.ctx).items()})
+        env.update(self.overrides)
         log_group = fn.logging_config.get("LogGroup")
         today = datetime.now(UTC).strftime("%Y/%m/%d")
         env.update(

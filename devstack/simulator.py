@@ -6,7 +6,9 @@ It serves the part of the 1MSG contract the product uses (DESIGN.md section 2): 
 send and, once ``ackNotificationsOn`` is set, the ``sent``/``delivered``/``read`` acks, from a
 background worker with a delay between steps. Faults (429, 500, closed window, queued, timeout after
 accept, ...) and delivery quirks (duplicated, reordered or withheld acks) are switched on from the
-tests or over the ``/_sim/`` control API.
+tests or over the ``/_sim/`` control API, for every chat or (``phone``) for one chat only, so
+scenarios on different chats can run at the same time. ``outage(seconds)`` stops listening for a
+while: calls meet a refused connection, as when 1MSG cannot be reached at all.
 
 Run it on its own:
 ``python -m devstack.simulator --port 8088 --channel 100001 --token local-token``.
@@ -17,6 +19,7 @@ Message bodies, phone numbers and the token are never logged.
 from __future__ import annotations
 
 import argparse
+import collections
 import copy
 import heapq
 import hmac
@@ -24,6 +27,7 @@ import http.client
 import itertools
 import json
 import logging
+import queue
 import random
 import re
 import signal
@@ -51,6 +55,8 @@ MAX_WEBHOOKS = 5
 MAX_REQUEST_BYTES = 1024 * 1024
 HOOK_ATTEMPTS = 4  # first try + 3 retries, only with guaranteedHooks
 HOOK_TIMEOUT = 5.0
+# Webhooks of different chats are posted in parallel (as 1MSG does); one chat's in order.
+DELIVERY_THREADS = 8
 
 WRONG_TOKEN = "Wrong token. Please provide token as a GET parameter."
 INSTANCE_NOT_FOUND = "Instance not found"
@@ -134,7 +140,20 @@ def _validate_fault(fault: Any) -> JSON:
         raise ValueError(f"window_closed 'style' must be one of {', '.join(WINDOW_STYLES)}")
     if "message" in fault and not isinstance(fault["message"], str):
         raise ValueError("fault 'message' must be a string")
+    phone = fault.get("phone")
+    if phone is not None and not (isinstance(phone, str) and _PHONE_RE.fullmatch(phone)):
+        raise ValueError("fault 'phone' must be the recipient's digits, e.g. '77011234567'")
     return {**fault, "times": times, "_left": times}
+
+
+def _matches(fault: JSON, method: str) -> bool:
+    """Does this fault answer a call of ``method``?"""
+    wanted = fault.get("method")
+    if wanted is not None:
+        return bool(wanted == method)
+    # Unless it names the method, a closed window never refuses a template: templates are
+    # what 1MSG allows outside the 24 h window.
+    return not (fault["kind"] == "window_closed" and method == "sendTemplate")
 
 
 def _as_bool(key: str, value: Any) -> bool:
@@ -251,6 +270,7 @@ class _Reply:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # concurrent senders queue; socketserver's 5 would reset them
 
     def __init__(self, address: tuple[str, int], sim: OneMsgSimulator) -> None:
         self.sim = sim
@@ -343,13 +363,19 @@ class OneMsgSimulator:
         self._server: _Server | None = None
         self._server_thread: threading.Thread | None = None
         self._worker_thread: threading.Thread | None = None
-        self._queue: list[tuple[float, int, int, Callable[[], object]]] = []
+        self._queue: list[tuple[float, int, int, str, Callable[[], object]]] = []
+        # Due deliveries per lane (a chat's phone), run by the delivery threads in order.
+        self._lanes: dict[str, collections.deque[tuple[int, Callable[[], object]]]] = {}
+        self._busy_lanes: set[str] = set()
+        self._ready_lanes: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._delivery_threads: list[threading.Thread] = []
         self._seq = itertools.count()
         self._job_ids = itertools.count(1001)
         self._generation = 0
         self._webhooks: list[str] = []
         self._settings: JSON = dict(DEFAULT_SETTINGS)
         self._options: JSON = _default_options(self._initial_ack_delay)
+        self._chat_options: dict[str, JSON] = {}  # phone -> the options set for that chat only
         self._faults: list[JSON] = []
         self._calls: list[JSON] = []
         self._sent: list[JSON] = []
@@ -362,20 +388,71 @@ class OneMsgSimulator:
         """Serve on the loopback port (0 = a free one) and start the delivery worker."""
         if self._server is not None or self._stopping.is_set():
             raise RuntimeError("the simulator was already started")
-        self._server = _Server((self._host, self._port), self)
-        self._port = int(self._server.server_address[1])
+        self._listen()
+        self._worker_thread = threading.Thread(
+            target=self._work, name=f"1msg-sim-hooks-{self._port}", daemon=True
+        )
+        self._worker_thread.start()
+        for n in range(DELIVERY_THREADS):
+            thread = threading.Thread(
+                target=self._deliver, name=f"1msg-sim-post-{self._port}-{n}", daemon=True
+            )
+            thread.start()
+            self._delivery_threads.append(thread)
+        log.info("1MSG simulator listening on %s (channel %s)", self.url, self.channel_id)
+
+    def _listen(self) -> None:
+        server = _Server((self._host, self._port), self)
+        self._port = int(server.server_address[1])
+        self._server = server
         self._server_thread = threading.Thread(
-            target=self._server.serve_forever,
+            target=server.serve_forever,
             kwargs={"poll_interval": 0.05},
             name=f"1msg-sim-http-{self._port}",
             daemon=True,
         )
-        self._worker_thread = threading.Thread(
-            target=self._work, name=f"1msg-sim-hooks-{self._port}", daemon=True
-        )
         self._server_thread.start()
-        self._worker_thread.start()
-        log.info("1MSG simulator listening on %s (channel %s)", self.url, self.channel_id)
+
+    def outage(self, seconds: float) -> None:
+        """Stop listening for ``seconds``: every call meanwhile meets a refused connection
+        (nothing reaches the API, so nothing is recorded), then serve again on the same port.
+        Webhook deliveries go on. Calls already in progress are answered."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+            raise ValueError("outage 'seconds' must be a number > 0")
+        with self._lock:
+            if self._server is None or self._stopping.is_set():
+                raise RuntimeError("the simulator is not serving (not started, or in an outage)")
+            server, self._server = self._server, None
+        server.shutdown()
+        server.server_close()
+        log.info("1MSG simulator: outage for %.1f s", seconds)
+        threading.Thread(
+            target=self._end_outage, args=(float(seconds),), name="1msg-sim-outage", daemon=True
+        ).start()
+
+    def in_outage(self) -> bool:
+        with self._lock:
+            return bool(self._port) and self._server is None and not self._stopping.is_set()
+
+    def _end_outage(self, seconds: float) -> None:
+        if self._stopping.wait(seconds):
+            return
+        deadline = time.monotonic() + 5.0
+        while True:
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                try:
+                    self._listen()
+                except OSError:
+                    # The port is briefly held by a closing connection; try again.
+                    if time.monotonic() > deadline:
+                        log.exception("simulator: could not listen again after the outage")
+                        return
+                else:
+                    log.info("1MSG simulator: serving again after the outage")
+                    return
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Stop the server and the delivery worker. Safe to call more than once."""
@@ -384,10 +461,14 @@ class OneMsgSimulator:
                 return
             self._stopping.set()
             self._cv.notify_all()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        for thread in (self._server_thread, self._worker_thread):
+        with self._lock:
+            server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        for _ in self._delivery_threads:
+            self._ready_lanes.put(None)
+        for thread in (self._server_thread, self._worker_thread, *self._delivery_threads):
             if thread is not None:
                 thread.join(timeout=HOOK_TIMEOUT + 1)
 
@@ -401,7 +482,7 @@ class OneMsgSimulator:
     @property
     def url(self) -> str:
         """Base URL: the product calls ``f"{url}/{channel_id}/sendMessage"``."""
-        if self._server is None:
+        if not self._port:
             raise RuntimeError("start() the simulator first")
         host = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host
         return f"http://{host}:{self._port}"
@@ -427,9 +508,16 @@ class OneMsgSimulator:
         with self._lock:
             return copy.deepcopy(self._deliveries)
 
-    def options(self) -> JSON:
+    def options(self, phone: str | None = None) -> JSON:
+        """The delivery options; with ``phone``, those that apply to that chat."""
         with self._lock:
-            return copy.deepcopy(self._options)
+            return self._options_for(phone)
+
+    def _options_for(self, phone: str | None) -> JSON:
+        with self._lock:
+            merged = copy.deepcopy(self._options)
+            merged.update(copy.deepcopy(self._chat_options.get(phone or "", {})))
+            return merged
 
     def settings(self) -> JSON:
         with self._lock:
@@ -442,17 +530,39 @@ class OneMsgSimulator:
     # ------------------------------------------------------------------ control
 
     def set_faults(self, plan: list[JSON]) -> None:
-        """Replace the fault plan: each fault answers the next matching send call(s)."""
+        """Replace the fault plan: each fault answers the next matching send call(s).
+
+        A fault with ``phone`` answers only sends to that recipient: the first of that chat's
+        faults that matches the call. Faults without ``phone`` answer any send, strictly in plan
+        order (the head waits for the method it names).
+        """
         if not isinstance(plan, list):
             raise ValueError("the fault plan must be a list")
         faults = [_validate_fault(f) for f in plan]
         with self._lock:
             self._faults = faults
 
-    def set_options(self, **opts: Any) -> None:
-        """Change the delivery options (echo, acks, withhold, duplicate_acks, ...)."""
+    def add_faults(self, plan: list[JSON]) -> None:
+        """Append to the fault plan (e.g. the faults of one more chat, scoped by ``phone``)."""
+        if not isinstance(plan, list):
+            raise ValueError("the fault plan must be a list")
+        faults = [_validate_fault(f) for f in plan]
         with self._lock:
-            self._options = _validate_options(self._options, opts)
+            self._faults.extend(faults)
+
+    def set_options(self, phone: str | None = None, **opts: Any) -> None:
+        """Change the delivery options (echo, acks, withhold, duplicate_acks, ...); with
+        ``phone``, for sends to that recipient only (on top of the options for all)."""
+        if phone is None:
+            with self._lock:
+                self._options = _validate_options(self._options, opts)
+            return
+        if not isinstance(phone, str) or not _PHONE_RE.fullmatch(phone):
+            raise ValueError("'phone' must be the recipient's digits, e.g. '77011234567'")
+        with self._lock:
+            valid = _validate_options(self._options, opts)
+            chat = self._chat_options.setdefault(phone, {})
+            chat.update({key: valid[key] for key in opts})
 
     def reset(self) -> None:
         """Forget calls, sent, deliveries and faults; options back to defaults; pending
@@ -460,11 +570,14 @@ class OneMsgSimulator:
         with self._cv:
             self._generation += 1
             self._queue.clear()
+            for lane in self._lanes.values():
+                lane.clear()
             self._calls.clear()
             self._sent.clear()
             self._deliveries.clear()
             self._faults.clear()
             self._options = _default_options(self._initial_ack_delay)
+            self._chat_options.clear()
 
     def inbound(
         self,
@@ -497,7 +610,7 @@ class OneMsgSimulator:
             "isForwarded": 0,
         }
         payload = {"instanceId": self.channel_id, "messages": [item]}
-        self._schedule(0.0, lambda: self._post_all("message", mid, None, payload))
+        self._schedule(0.0, lambda: self._post_all("message", mid, None, payload, phone), phone)
         return mid
 
     # ------------------------------------------------------------------ HTTP entry
@@ -598,9 +711,8 @@ class OneMsgSimulator:
         phone, error = _validate_send(method, payload)
         if error is not None or phone is None:
             return _Reply(400, {"error": error})
-        fault = self._take_fault(method)
-        with self._lock:
-            latency = float(self._options["latency"])
+        fault = self._take_fault(method, phone)
+        latency = float(self._options_for(phone)["latency"])
         if fault is None:
             mid = self._accept(method, payload, phone)
             return _Reply(200, self._success(mid, phone), latency)
@@ -624,9 +736,9 @@ class OneMsgSimulator:
         if kind == "queued":
             with self._lock:
                 job_id = next(self._job_ids)
-                delay = float(self._options["ack_delay"])
+            delay = float(self._options_for(phone)["ack_delay"])
             job = copy.deepcopy(payload)
-            self._schedule(delay, lambda: self._accept(method, job, phone, job_id=job_id))
+            self._schedule(delay, lambda: self._accept(method, job, phone, job_id=job_id), phone)
             return _Reply(200, {"sent": False, "jobId": job_id}, latency)
         # window_closed
         style = str(fault.get("style", "400"))
@@ -641,20 +753,22 @@ class OneMsgSimulator:
             return _Reply(400, {"error": meta}, latency)
         return _Reply(400, {"error": WINDOW_CLOSED_400}, latency)
 
-    def _take_fault(self, method: str) -> JSON | None:
-        """Consume the head of the plan when it matches this call (strict order)."""
+    def _take_fault(self, method: str, phone: str) -> JSON | None:
+        """Consume the first of this chat's faults (``phone``) that matches the call, else
+        the head of the faults for any chat when it matches (strict order there: a fault that
+        does not match this method waits for the call it names)."""
         with self._lock:
-            if not self._faults:
-                return None
-            head = self._faults[0]
-            wanted = head.get("method")
-            if wanted is not None and wanted != method:
-                return None
-            if wanted is None and head["kind"] == "window_closed" and method == "sendTemplate":
-                return None  # templates are allowed outside the 24 h window
+            head = next(
+                (f for f in self._faults if f.get("phone") == phone and _matches(f, method)),
+                None,
+            )
+            if head is None:
+                head = next((f for f in self._faults if f.get("phone") is None), None)
+                if head is None or not _matches(head, method):
+                    return None
             head["_left"] -= 1
             if head["_left"] <= 0:
-                self._faults.pop(0)
+                self._faults = [f for f in self._faults if f is not head]
             return {k: v for k, v in head.items() if not k.startswith("_")}
 
     @staticmethod
@@ -757,8 +871,14 @@ class OneMsgSimulator:
             if name == "options":
                 if not isinstance(body, dict):
                     raise ValueError("send the options as a JSON object")
-                self.set_options(**body)
-                return _Reply(200, {"ok": True, "options": self.options()})
+                phone = body.pop("phone", None)
+                self.set_options(phone, **body)
+                return _Reply(200, {"ok": True, "options": self.options(phone)})
+            if name == "outage":
+                if not isinstance(body, dict):
+                    raise ValueError("send {'seconds': n}")
+                self.outage(body.get("seconds", 0))
+                return _Reply(200, {"ok": True})
             if name == "reset":
                 self.reset()
                 return _Reply(200, {"ok": True})
@@ -785,7 +905,7 @@ class OneMsgSimulator:
         """Record an accepted send and schedule its echo and acks."""
         with self._lock:
             mid = self._new_id()
-            opts = copy.deepcopy(self._options)
+            opts = self._options_for(phone)
             is_text = method == "sendMessage"
             self._sent.append(
                 {
@@ -821,7 +941,7 @@ class OneMsgSimulator:
         }
         steps: list[Callable[[], None]] = []
         if opts["echo"]:
-            steps.append(lambda: self._post_all("echo", mid, None, echo))
+            steps.append(lambda: self._post_all("echo", mid, None, echo, phone))
         statuses = [s for s in STATUSES if s in opts["acks"]]
         if opts["fail_with"] is not None:
             statuses = [s for s in statuses if s == "sent"] + ["failed"]
@@ -831,7 +951,7 @@ class OneMsgSimulator:
             steps.append(self._ack_step(mid, phone, status, opts))
         delay = float(opts["ack_delay"])
         for i, step in enumerate(steps, start=1):
-            self._schedule(delay * i, step)
+            self._schedule(delay * i, step, phone)
         return mid
 
     def _ack_step(self, mid: str, phone: str, status: str, opts: JSON) -> Callable[[], None]:
@@ -852,48 +972,77 @@ class OneMsgSimulator:
                 return
             payload = {"instanceId": self.channel_id, "ack": [item]}
             for _ in range(2 if opts["duplicate_acks"] else 1):
-                self._post_all("ack", mid, status, payload)
+                self._post_all("ack", mid, status, payload, phone)
 
         return step
 
-    def _schedule(self, delay: float, action: Callable[[], object]) -> None:
+    def _schedule(self, delay: float, action: Callable[[], object], lane: str = "") -> None:
         with self._cv:
             due = time.monotonic() + max(0.0, delay)
-            heapq.heappush(self._queue, (due, next(self._seq), self._generation, action))
+            entry = (due, next(self._seq), self._generation, lane, action)
+            heapq.heappush(self._queue, entry)
             self._cv.notify()
 
     def _work(self) -> None:
+        """Hand each due step to its lane; the delivery threads run the lanes."""
         while True:
             with self._cv:
-                action: Callable[[], object] | None = None
                 while not self._stopping.is_set():
-                    if self._queue:
-                        wait = self._queue[0][0] - time.monotonic()
-                        if wait <= 0:
-                            _, _, generation, action = heapq.heappop(self._queue)
-                            if generation != self._generation:
-                                action = None
-                                continue
-                            break
-                        self._cv.wait(wait)
-                    else:
+                    if not self._queue:
                         self._cv.wait()
+                        continue
+                    wait = self._queue[0][0] - time.monotonic()
+                    if wait > 0:
+                        self._cv.wait(wait)
+                        continue
+                    _, _, generation, lane, action = heapq.heappop(self._queue)
+                    if generation != self._generation:
+                        continue
+                    self._lanes.setdefault(lane, collections.deque()).append((generation, action))
+                    if lane not in self._busy_lanes:
+                        self._busy_lanes.add(lane)
+                        self._ready_lanes.put(lane)
                 if self._stopping.is_set():
                     return
-            if action is not None:
+
+    def _deliver(self) -> None:
+        """Run one lane at a time to its end: a chat's webhooks stay in order."""
+        while True:
+            lane = self._ready_lanes.get()
+            if lane is None:
+                return
+            while not self._stopping.is_set():
+                with self._lock:
+                    steps = self._lanes.get(lane)
+                    if not steps:
+                        self._busy_lanes.discard(lane)
+                        self._lanes.pop(lane, None)
+                        break
+                    generation, action = steps.popleft()
+                    if generation != self._generation:
+                        continue
                 try:
                     action()
                 except Exception:
                     log.exception("simulator: a delivery step failed")
 
-    def _post_all(self, kind: str, mid: str, ack: str | None, payload: JSON) -> None:
+    def _post_all(
+        self, kind: str, mid: str, ack: str | None, payload: JSON, lane: str = ""
+    ) -> None:
         with self._lock:
             urls = list(self._webhooks)
         for url in urls:
-            self._post(url, kind, mid, ack, payload, 1)
+            self._post(url, kind, mid, ack, payload, 1, lane)
 
     def _post(
-        self, url: str, kind: str, mid: str, ack: str | None, payload: JSON, attempt: int
+        self,
+        url: str,
+        kind: str,
+        mid: str,
+        ack: str | None,
+        payload: JSON,
+        attempt: int,
+        lane: str = "",
     ) -> None:
         if self._stopping.is_set():
             return
@@ -929,7 +1078,9 @@ class OneMsgSimulator:
         )
         if not ok and retry:
             delay = min(2.0, base * 2 ** (attempt - 1))
-            self._schedule(delay, lambda: self._post(url, kind, mid, ack, payload, attempt + 1))
+            self._schedule(
+                delay, lambda: self._post(url, kind, mid, ack, payload, attempt + 1, lane), lane
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -947,15 +1098,16 @@ def main(argv: list[str] | None = None) -> int:
     sim = OneMsgSimulator(
         args.channel, args.token, args.host, args.port, ack_delay=args.ack_delay, seed=args.seed
     )
-    sim.start()
-    print(f"1MSG simulator: {sim.url}/{sim.channel_id}/sendMessage (Ctrl-C to stop)", flush=True)
     done = threading.Event()
 
     def _stop(signum: int, frame: object) -> None:
         done.set()
 
+    # Before the ready line: whoever reads it may stop us at once.
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    sim.start()
+    print(f"1MSG simulator: {sim.url}/{sim.channel_id}/sendMessage (Ctrl-C to stop)", flush=True)
     try:
         while not done.wait(0.5):
             pass

@@ -87,7 +87,10 @@ class LocalStack:
     """Start with ``with LocalStack() as stack:``; everything it started stops on exit.
 
     ``functions`` limits which workers start (``invoke`` needs one); ``serve=False`` skips the
-    gateway, the pump and the webhook registration.
+    gateway, the pump and the webhook registration. ``function_env`` is set in every function's
+    environment on top of what the template gives it (e.g. shorter timeouts for a fault run);
+    Lambda's own variables still win. ``warm`` starts that many environments of a function
+    before serving (a load run then pays no cold start midway).
     """
 
     def __init__(
@@ -100,8 +103,12 @@ class LocalStack:
         echo_logs: bool | None = None,
         keep_logs: bool = False,
         out: IO[str] | None = None,
+        function_env: Mapping[str, str] | None = None,
+        warm: Mapping[str, int] | None = None,
     ) -> None:
         self.root = root
+        self.function_env = dict(function_env or {})
+        self.warm = dict(warm or {})
         self.env = dict(os.environ if env is None else env)
         self.settings = Settings.from_env(self.env)
         self.serve = serve
@@ -167,6 +174,7 @@ class LocalStack:
             shell_env=self.env,
             echo=self.echo_logs,
             echo_stream=self.out,
+            overrides=self.function_env,
         )
         # The workers import their handlers (the cold start) while the tables are created.
         invoker, aws = self.invoker, self.aws
@@ -176,6 +184,8 @@ class LocalStack:
         )
         for logical_id, error in self.invoker.init_errors().items():
             self.out.write(f"warning: {logical_id} failed to initialise: {error}\n")
+        if self.warm:
+            self._timed("warm", lambda: invoker.warm(self.warm))
         if not self.serve:
             return
         self.gateway = Gateway(

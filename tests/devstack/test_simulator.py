@@ -933,3 +933,101 @@ def test_cli_serves_the_api_when_run_as_module() -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=5) == 0
+
+
+# --------------------------------------------------------------------------- per-chat faults
+
+OTHER = "34612000001"
+
+
+def test_phone_fault_answers_only_its_chat_when_other_chats_send_first(
+    sim: OneMsgSimulator, api: httpx.Client
+) -> None:
+    # Given a 429 for one chat and a 500 for any chat
+    sim.set_faults([{"kind": "rate_limited", "phone": OTHER}, {"kind": "server_error"}])
+    # When another chat sends, then the faulted chat twice
+    first = send(api)
+    second = send(api, phone=OTHER)
+    third = send(api, phone=OTHER)
+    # Then each fault answered the call it was meant for, once
+    assert (first.status_code, second.status_code, third.status_code) == (500, 429, 200)
+    assert [c["fault"] for c in sim.calls()] == ["server_error", "rate_limited", None]
+
+
+def test_phone_fault_skips_a_method_it_does_not_name_when_the_chat_calls_in_another_order(
+    sim: OneMsgSimulator, api: httpx.Client
+) -> None:
+    # Given a closed window (twice) and a 500 on sendTemplate for one chat
+    sim.set_faults(
+        [
+            {"kind": "window_closed", "phone": PHONE, "times": 2},
+            {"kind": "server_error", "phone": PHONE, "method": "sendTemplate"},
+        ]
+    )
+    # When the chat alternates sendMessage and sendTemplate
+    codes = [
+        send(api).status_code,
+        api.post("/sendTemplate", json=template_request(phone=PHONE)).status_code,
+        send(api).status_code,
+        api.post("/sendTemplate", json=template_request(phone=PHONE)).status_code,
+    ]
+    # Then the template is never refused for the window, and each fault is used up
+    assert codes == [400, 500, 400, 200]
+    assert sim.sent()[0]["method"] == "sendTemplate"
+
+
+def test_add_faults_keeps_the_plan_when_another_chat_adds_its_own(
+    sim: OneMsgSimulator, api: httpx.Client
+) -> None:
+    sim.add_faults([{"kind": "rate_limited", "phone": PHONE}])
+    sim.add_faults([{"kind": "server_error", "phone": OTHER}])
+    assert send(api, phone=OTHER).status_code == 500
+    assert send(api).status_code == 429
+
+
+def test_set_faults_raises_when_the_phone_is_not_digits(sim: OneMsgSimulator) -> None:
+    with pytest.raises(ValueError, match="'phone'"):
+        sim.set_faults([{"kind": "queued", "phone": "+34 612 000 001"}])
+
+
+def test_chat_options_apply_to_that_chat_only_when_set_with_a_phone(
+    sim: OneMsgSimulator, api: httpx.Client, receiver: Receiver
+) -> None:
+    # Given acks on, and the echo off for one chat only
+    acks_on(api)
+    sim.set_options(OTHER, echo=False)
+    # When both chats get a message
+    send(api)
+    send(api, phone=OTHER)
+    wait_for(lambda: len(receiver.acks()) >= 6)
+    settle(sim)
+    # Then only the other chat's echo is missing
+    assert [m["chatId"] for m in receiver.messages()] == [CHAT_ID]
+    assert sim.options(OTHER)["echo"] is False and sim.options()["echo"] is True
+    sim.reset()
+    assert sim.options(OTHER)["echo"] is True
+
+
+def test_calls_meet_a_refused_connection_when_in_an_outage(
+    sim: OneMsgSimulator, api: httpx.Client
+) -> None:
+    # Given an outage
+    sim.outage(0.5)
+    assert sim.in_outage()
+    # When a call is made meanwhile; Then the connection is refused and nothing is recorded
+    with pytest.raises(httpx.ConnectError):
+        send(api)
+    assert sim.calls() == []
+    # and after the outage the same URL serves again
+    wait_for(lambda: not sim.in_outage())
+    assert send(api).status_code == 200
+
+
+def test_outage_over_the_control_api_refuses_calls_when_started(
+    sim: OneMsgSimulator,
+) -> None:
+    response = httpx.post(f"{sim.url}/_sim/outage", json={"seconds": 0.3}, trust_env=False)
+    assert response.status_code == 200
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{sim.url}/{CHANNEL}/me", params={"token": TOKEN}, trust_env=False)
+    wait_for(lambda: not sim.in_outage())

@@ -14,7 +14,7 @@ from session_reply.flows import send_reply
 from session_reply.queue import AUTO_REPLY, SendCommand
 from session_reply.settings import get_settings
 
-from tests.conftest import CHAT, INBOUND_ID, REPLY_ID, Stack, hook_event, reset_caches
+from tests.conftest import CHAT, INBOUND_ID, REPLY_ID, Stack, hook_event, load_event, reset_caches
 
 
 def auto_out(stack: Stack) -> dict[str, Any]:
@@ -236,3 +236,30 @@ def test_send_goes_to_the_dlq_with_its_reason_kept_when_every_retry_fails(
     out = auto_out(stack)
     assert (out["state"], out["last_error"]) == ("PENDING", "ProviderUnavailableError")
     assert len(stack.sends()) == 8  # maxReceiveCount, then the DLQ keeps it
+
+
+def test_statuses_settle_a_timed_out_send_when_its_echo_is_lost(stack: Stack) -> None:
+    # Given 1MSG took the reply but the answer timed out, and the echo never comes
+    stack.onemsg.routes["send"].side_effect = httpx.ReadTimeout("slow")
+    stack.post_hook(hook_event("webhook/inbound.json"))
+    stack.run_sender()
+    # When the reply's statuses arrive
+    response = stack.post_hook(load_event("webhook/ack_delivered.json"))
+    # Then they settle the send with their id, and nothing is sent again
+    out = auto_out(stack)
+    assert json.loads(response["body"])["outcomes"] == {"status_applied": 1}
+    assert (out["state"], out["provider_id"], out["status"]) == ("ACCEPTED", REPLY_ID, "delivered")
+    assert len(stack.sends()) == 1
+
+
+def test_template_echo_settles_a_timed_out_template_send_when_texts_differ(
+    with_template: Stack,
+) -> None:
+    with_template.onemsg.routes["template"].side_effect = httpx.ReadTimeout("slow")
+    with_template.post_hook(closed_window_hook())
+    with_template.run_sender()
+    echo = hook_event("webhook/echo_of_reply.json", body="request_received", id="wamid.TPL9")
+    with_template.post_hook(echo)
+    out = auto_out(with_template)
+    assert (out["state"], out["provider_id"]) == ("ACCEPTED", "wamid.TPL9")
+    assert len(template_calls(with_template)) == 1

@@ -115,7 +115,7 @@ class Update:
     key: Item
     sets: dict[str, Any]
     set_if_missing: dict[str, Any] | None = None
-    adds: dict[str, int] | None = None
+    adds: dict[str, int | set[str]] | None = None
     removes: tuple[str, ...] = ()
     appends: dict[str, list[Any]] | None = None  # list attributes to append to
     condition: str | None = None
@@ -664,6 +664,21 @@ class Store:
             returns="UPDATED_NEW",
         )
         return int((item or {}).get("turn", 0))
+
+    def get_out(self, chat_id: str, send_key: str) -> Item | None:
+        return self.get({"PK": lead_pk(chat_id), "SK": out_sk(send_key)})
+
+    def add_candidate(self, chat_id: str, send_key: str, provider_id: str) -> None:
+        """Remember a provider id seen for this chat while the send waits for its answer."""
+        self.update(
+            Update(
+                key={"PK": lead_pk(chat_id), "SK": out_sk(send_key)},
+                sets={},
+                adds={"candidate_ids": {provider_id}},
+                condition="#state IN (:sending, :queued)",
+                values={":sending": SENDING, ":queued": QUEUED},
+            )
+        )
 
     def sends_in_flight(self, chat_id: str) -> list[Item]:
         return [

@@ -22,7 +22,7 @@ from session_reply.domain.topic import extract_topic
 from session_reply.domain.window import window_expires_at
 from session_reply.flows.context import Context
 from session_reply.flows.lifecycle import lead_status_event, mark_human_response
-from session_reply.flows.send_reply import record_accepted
+from session_reply.flows.send_reply import settle_in_flight
 from session_reply.onemsg.wire import InboundMessage
 from session_reply.queue import AUTO_REPLY, SendCommand
 from session_reply.store import (
@@ -204,13 +204,14 @@ def _follow_up(
 
 def _own_message(message: InboundMessage, ctx: Context) -> Received:
     if message.via_api:
-        if ctx.store.get_pointer(message.id) is not None:
+        pointer = ctx.store.get_pointer(message.id)
+        if pointer is not None and "sk" in pointer:
             return Received(ECHO)  # our send, already recorded by the sender
-        for out in ctx.store.sends_in_flight(message.chat_id):
-            if out.get("body") == message.body:
-                # The echo overtook the sender's own write: it settles the send.
-                events = record_accepted(ctx, out, message.id, int(out.get("attempt", 0)))
-                return Received(ECHO, events)
+        # The echo overtook the sender's own write, or the sender never heard back: it
+        # settles the send it belongs to.
+        events = settle_in_flight(ctx, message.chat_id, message.id, body=message.body)
+        if events is not None:
+            return Received(ECHO, events)
         return _record_own(message, AUTHOR_EXTERNAL, ctx)
     return _record_own(message, AUTHOR_MANAGER, ctx)
 

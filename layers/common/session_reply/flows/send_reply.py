@@ -148,8 +148,11 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
         assigned.append(assignment_event(lead, now()))
     attempt = int(claimed["attempt"])
     if attempt > 1 and claimed.get("outcome_unknown_at"):
-        # The last attempt timed out and no echo or status settled it within the grace
-        # period: 1MSG did not send it, so sending again is not a double send.
+        settled = settle_from_candidates(ctx, {**claimed, **fields})
+        if settled is not None:
+            return settled
+        # The last attempt timed out and no echo or status came for this chat within the
+        # grace period: 1MSG did not send it, so sending again is not a double send.
         count("SendReconciledAsLost")
 
     at = now()
@@ -251,9 +254,19 @@ def _send(
                 "outcome_unknown_at": at,
                 "lease_until": at + settings.send_lease_seconds,
                 "last_error": "outcome_unknown",
+                # What went out, for whoever settles it (echo, status or the next attempt).
+                **(
+                    {"author": AUTHOR_TEMPLATE, "template": settings.template_name}
+                    if template
+                    else {}
+                ),
             },
         )
         count("SendOutcomeUnknown")
+        # The echo or a status may have come while we waited for the answer.
+        settled = settle_from_candidates(ctx, ctx.store.get_out(command.chat_id, key) or out)
+        if settled is not None:
+            return settled
         raise RetryableError(
             "1MSG outcome unknown; waiting for the echo", retry_after=settings.send_lease_seconds
         ) from None
@@ -423,3 +436,36 @@ def record_accepted(ctx: Context, out: Item, provider_id: str, attempt: int) -> 
     if parked:
         events += apply_parked_statuses(ctx, provider_id, pointer)
     return events
+
+
+def settle_from_candidates(ctx: Context, out: Item) -> SendResult | None:
+    """A send whose answer never came, settled by the one provider id that the chat's
+    echoes or statuses reported meanwhile (see `settle_in_flight`)."""
+    candidates = sorted(out.get("candidate_ids") or [])
+    if len(candidates) != 1:
+        return None
+    count("SendReconciled")
+    events = record_accepted(ctx, out, candidates[0], int(out.get("attempt", 0)))
+    return SendResult(SENT, provider_id=candidates[0], events=events)
+
+
+def settle_in_flight(
+    ctx: Context, chat_id: str, provider_id: str, body: str | None = None
+) -> list[Event] | None:
+    """A message id 1MSG reports for this chat (an echo, or a status) that no stored send
+    has: settle the send it belongs to, if any. That is the send with the same text, or
+    else the chat's only send whose outcome is unknown (a timeout after the request left:
+    a template's echo carries the template, and an echo can be lost while the statuses
+    still come). None when no send matches."""
+    in_flight = ctx.store.sends_in_flight(chat_id)
+    same_text = [out for out in in_flight if body is not None and out.get("body") == body]
+    unknown = [out for out in in_flight if out.get("outcome_unknown_at")]
+    match = same_text[:1] or (unknown if len(unknown) == 1 else [])
+    if not match:
+        if len(in_flight) == 1:
+            # Its answer may still be on the way (or never come): note the id, so the send
+            # settles with it if 1MSG's answer times out.
+            ctx.store.add_candidate(chat_id, str(in_flight[0]["id"]), provider_id)
+        return None
+    count("SendReconciled")
+    return record_accepted(ctx, match[0], provider_id, int(match[0].get("attempt", 0)))
