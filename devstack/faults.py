@@ -829,26 +829,24 @@ def two_bursts(h: Harness) -> Case:
     )
 
 
-def rate_limited(h: Harness) -> Case:
+def _fails_once(h: Harness, label: str, kind: str) -> Case:
+    """1MSG answers with `kind` once, then accepts: one reply, on the second attempt."""
     return _single(
         h,
-        "429 then success",
-        faults=[{"kind": "rate_limited"}],
+        label,
+        faults=[{"kind": kind}],
         calls={"sendMessage": 2},
         lead_status="auto_replied",
-        checks=[faulted_calls("rate_limited", 1), reply_field("attempt", lambda v: v == 2, "2")],
+        checks=[faulted_calls(kind, 1), reply_field("attempt", lambda v: v == 2, "2")],
     )
+
+
+def rate_limited(h: Harness) -> Case:
+    return _fails_once(h, "429 then success", "rate_limited")
 
 
 def server_error(h: Harness) -> Case:
-    return _single(
-        h,
-        "500 then success",
-        faults=[{"kind": "server_error"}],
-        calls={"sendMessage": 2},
-        lead_status="auto_replied",
-        checks=[faulted_calls("server_error", 1), reply_field("attempt", lambda v: v == 2, "2")],
-    )
+    return _fails_once(h, "500 then success", "server_error")
 
 
 def connect_error(h: Harness) -> Case:
