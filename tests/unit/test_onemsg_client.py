@@ -317,29 +317,6 @@ def test_hook_info_raises_unavailable_when_transport_fails(
     assert not isinstance(caught.value, OutcomeUnknownError)
 
 
-# -- plain get/post (webhook and settings setup) -------------------------------------------
-
-
-def test_post_sends_json_and_returns_answer_when_1msg_accepts(
-    onemsg: respx.MockRouter, client: OneMsgClient
-) -> None:
-    route = onemsg.post("/settings").respond(200, json={"update": True})
-
-    answer = client.post("settings", {"ackNotificationsOn": True})
-
-    assert answer == {"update": True}
-    assert json.loads(route.calls.last.request.content) == {"ackNotificationsOn": True}
-
-
-def test_get_raises_http_status_error_when_1msg_fails(
-    onemsg: respx.MockRouter, client: OneMsgClient
-) -> None:
-    onemsg.get("/webhook").respond(500, json={"error": "boom"})
-
-    with pytest.raises(httpx.HTTPStatusError):
-        client.get("webhook")
-
-
 # -- get_client ----------------------------------------------------------------------------
 
 

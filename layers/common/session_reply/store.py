@@ -30,7 +30,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from session_reply.domain.status import LEAD_NEW, LEAD_STATUS_RANK, MESSAGE_STATUS_RANK
+from session_reply.domain.status import LEAD_NEW, LEAD_STATUS_RANK, MESSAGE_STATUS_RANK, UNKNOWN
 from session_reply.errors import RetryableError, StoreUnavailableError
 
 Item = dict[str, Any]
@@ -634,7 +634,7 @@ class Store:
         return self.update(
             Update(
                 key={"PK": pk, "SK": sk},
-                sets={"status": "unknown", "unknown_at": at},
+                sets={"status": UNKNOWN, "unknown_at": at},
                 removes=AWAITING_ATTRS,
                 condition="attribute_exists(awaiting_pk)",
             )

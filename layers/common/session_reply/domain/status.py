@@ -11,7 +11,6 @@ MESSAGE_STATUS_RANK: dict[str, int] = {
     "read": 3,
     "failed": 4,
 }
-FINAL_MESSAGE_STATUSES = frozenset({"read", "failed"})
 # `unknown` is set by the poller when nothing final came by the deadline. It keeps the
 # rank it had, so any real status that turns up later still applies.
 UNKNOWN = "unknown"
@@ -36,4 +35,3 @@ AUTHOR_AUTO = "auto"  # our auto-reply
 AUTHOR_MANAGER = "manager"  # a person: through our API or typed in the 1MSG inbox
 AUTHOR_TEMPLATE = "template"
 AUTHOR_EXTERNAL = "external_api"  # sent through the 1MSG API by some other system
-HUMAN_AUTHORS = frozenset({AUTHOR_MANAGER})

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from session_reply.bus import Event
+from session_reply.domain.status import UNKNOWN
 from session_reply.errors import RetryableError
 from session_reply.flows.apply_status import apply_status
 from session_reply.flows.context import Context
@@ -46,7 +47,7 @@ def poll_statuses(ctx: Context | None = None) -> PollResult:
                             "message_id": item.get("id"),
                             "provider_id": provider_id,
                             "author": item.get("author"),
-                            "status": "unknown",
+                            "status": UNKNOWN,
                             "at": at,
                         },
                     )

@@ -93,16 +93,6 @@ class OneMsgClient:
             classify(response.status_code, _json(response))
         return _json(response)
 
-    def get(self, method: str) -> Any:
-        response = self._http.get(method)
-        response.raise_for_status()
-        return _json(response)
-
-    def post(self, method: str, payload: dict[str, Any]) -> Any:
-        response = self._http.post(method, json=payload)
-        response.raise_for_status()
-        return _json(response)
-
 
 def _json(response: httpx.Response) -> Any:
     try:
