@@ -88,7 +88,12 @@ def print_summary(stack: LocalStack) -> None:
             f"  timer  every {stack.pump.schedule_seconds if stack.pump else '?'} s "
             f"({schedule.schedule} on AWS) -> {schedule.function}"
         )
-    if stack.simulator or is_loopback(stack.onemsg_url):
+    if stack.registration_error:
+        where = (
+            f"not registered: {stack.onemsg_url} has no usable webhook API "
+            f"({stack.registration_error}); point it here by hand"
+        )
+    elif stack.simulator or is_loopback(stack.onemsg_url):
         where = f"registered with {stack.onemsg_url}, acks on"
     else:
         where = "1MSG cannot reach 127.0.0.1: expose it through a tunnel and register that"

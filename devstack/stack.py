@@ -126,6 +126,7 @@ class LocalStack:
         self.onemsg_url = ""
         self.ctx: ResolveContext | None = None
         self.timings: dict[str, float] = {}
+        self.registration_error = ""  # why a 1MSG stand-in did not take our webhook URL
 
     # -- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -210,8 +211,15 @@ class LocalStack:
             schedule_seconds=float(self.env.get("LOCAL_SCHEDULE_SECONDS") or 10),
         )
         self._timed("pump", self.pump.start)
-        if self.simulator is not None or is_loopback(self.onemsg_url):
+        if self.simulator is not None:
             self._timed("webhook", self.register_webhook)
+        elif is_loopback(self.onemsg_url):
+            # Another 1MSG stand-in on this machine: register if it offers the webhook API,
+            # else go on serving (it can be pointed at the webhook URL by hand).
+            try:
+                self._timed("webhook", self.register_webhook)
+            except (OSError, ValueError, AttributeError) as exc:
+                self.registration_error = f"{type(exc).__name__}: {exc}"
 
     def stop(self) -> None:
         """Stop in reverse order; every part tolerates not having started."""
