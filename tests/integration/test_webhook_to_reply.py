@@ -92,3 +92,14 @@ def test_rate_limited_send_is_retried_when_1msg_answers_429(
     assert stack.lead()["lead"]["status"] == "auto_replied"
     out = next(m for m in stack.lead()["messages"] if m["direction"] == "out")
     assert (out["state"], out["attempt"], out["provider_id"]) == ("ACCEPTED", 2, REPLY_ID)
+
+
+def test_echo_without_self_flag_is_matched_to_our_send_when_1msg_omits_it(stack: Stack) -> None:
+    stack.post_hook(hook_event("webhook/inbound.json"))
+    stack.drain()
+    event = hook_event("webhook/echo_of_reply.json")
+    body = json.loads(event["body"])
+    del body["messages"][0]["self"]
+    response = stack.post_hook({**event, "body": json.dumps(body, ensure_ascii=False)})
+    assert json.loads(response["body"])["outcomes"] == {"echo": 1}
+    assert stack.lead()["lead"]["status"] == "auto_replied"  # not a human response

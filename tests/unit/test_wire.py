@@ -192,11 +192,11 @@ def test_parse_message_reads_via_api_when_self_flag_is_set(
     assert parse_message(message_item(self=self_flag), NOW).via_api is expected
 
 
-def test_parse_message_is_not_via_api_when_self_flag_is_missing() -> None:
+def test_parse_message_leaves_via_api_unknown_when_self_flag_is_missing() -> None:
     item = message_item()
     del item["self"]
 
-    assert parse_message(item, NOW).via_api is False
+    assert parse_message(item, NOW).via_api is None
 
 
 @pytest.mark.parametrize(

@@ -203,16 +203,18 @@ def _follow_up(
 
 
 def _own_message(message: InboundMessage, ctx: Context) -> Received:
-    if message.via_api:
-        pointer = ctx.store.get_pointer(message.id)
-        if pointer is not None and "sk" in pointer:
-            return Received(ECHO)  # our send, already recorded by the sender
-        # The echo overtook the sender's own write, or the sender never heard back: it
-        # settles the send it belongs to.
+    pointer = ctx.store.get_pointer(message.id)
+    if pointer is not None and "sk" in pointer:
+        return Received(ECHO)  # our send, already recorded by the sender
+    if message.via_api is not False:
+        # Sent through the API (or `self` not given): the echo may have overtaken the
+        # sender's own write, or the sender never heard back; it settles that send.
         events = settle_in_flight(ctx, message.chat_id, message.id, body=message.body)
         if events is not None:
             return Received(ECHO, events)
-        return _record_own(message, AUTHOR_EXTERNAL, ctx)
+        if message.via_api:
+            return _record_own(message, AUTHOR_EXTERNAL, ctx)
+    # Typed by a person in the 1MSG app (or an own message no send of ours explains).
     return _record_own(message, AUTHOR_MANAGER, ctx)
 
 

@@ -40,7 +40,8 @@ class InboundMessage:
     caption: str
     sender_name: str
     from_me: bool
-    via_api: bool  # `self` = 1: sent through the API; 0: typed by a person in an app
+    # `self` = 1: sent through the API; 0: typed by a person in an app; None: not given
+    via_api: bool | None
     time: int
     quoted_id: str | None = None
 
@@ -146,7 +147,7 @@ def parse_message(item: Any, now: int) -> InboundMessage:
         caption=_as_str(item.get("caption")),
         sender_name=_as_str(item.get("senderName") or item.get("chatName")).strip(),
         from_me=truthy(item.get("fromMe")),
-        via_api=truthy(item.get("self")),
+        via_api=None if item.get("self") in (None, "") else truthy(item.get("self")),
         time=sent_at if sent_at and sent_at > 0 else now,
         quoted_id=_as_str(item.get("quotedMsgId")) or None,
     )
