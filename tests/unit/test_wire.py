@@ -555,3 +555,12 @@ def test_parse_hook_info_skips_entries_when_they_cannot_be_parsed() -> None:
 )
 def test_parse_hook_info_is_empty_when_answer_is_empty_or_legacy(answer: object) -> None:
     assert parse_hook_info(answer) == []
+
+
+def test_parse_message_reads_seconds_when_time_is_given_in_milliseconds() -> None:
+    assert parse_message(message_item(time=1_699_999_990_123), NOW).time == 1_699_999_990
+
+
+def test_parse_status_reads_seconds_when_timestamp_is_in_milliseconds() -> None:
+    report = parse_status({"id": "wamid.X", "status": "read", "timestamp": "1699999990123"})
+    assert report.timestamp == 1_699_999_990

@@ -110,6 +110,14 @@ def _as_int(value: object) -> int | None:
     return None
 
 
+def _unix_seconds(value: object) -> int | None:
+    """Unix seconds; a time given in milliseconds (13 digits) is brought back to seconds."""
+    number = _as_int(value)
+    if number is not None and number > 100_000_000_000:
+        return number // 1000
+    return number
+
+
 def _as_str(value: object) -> str:
     if value is None:
         return ""
@@ -138,7 +146,7 @@ def parse_message(item: Any, now: int) -> InboundMessage:
     chat_id = normalise_chat_id(item.get("chatId") or item.get("author"))
     if not chat_id:
         raise ValueError("message has no chatId")
-    sent_at = _as_int(item.get("time"))
+    sent_at = _unix_seconds(item.get("time"))
     return InboundMessage(
         id=message_id,
         chat_id=chat_id,
@@ -182,7 +190,7 @@ def parse_status(item: Any) -> StatusReport:
         status=status,
         chat_id=normalise_chat_id(chat) or None,
         error=_error_text(item),
-        timestamp=_as_int(item.get("timestamp")),
+        timestamp=_unix_seconds(item.get("timestamp")),
     )
 
 
