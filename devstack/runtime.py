@@ -410,14 +410,36 @@ class Invoker:
         tables then: a worker touches AWS only when invoked).
         """
         ids = list(self._pools) if logical_ids is None else list(logical_ids)
+        plan: list[tuple[_Pool, str]] = []
+        for lid in ids:
+            pool = self._pool(lid)
+            with pool.cond:
+                if pool.all or pool.starting:
+                    continue
+                pool.starting += 1
+            plan.append((pool, lid))
+        self._bring_up(plan, meanwhile)
+
+    def warm(self, counts: Mapping[str, int]) -> None:
+        """Start environments, in parallel, until each function has ``counts[id]`` (up to its
+        concurrency limit): a run that will scale out pays the cold starts before it begins."""
+        plan: list[tuple[_Pool, str]] = []
+        for lid, wanted in counts.items():
+            pool = self._pool(lid)
+            with pool.cond:
+                missing = max(0, min(wanted, pool.limit) - len(pool.all) - pool.starting)
+                pool.starting += missing
+            plan += [(pool, lid)] * missing
+        self._bring_up(plan)
+
+    def _bring_up(
+        self, plan: list[tuple[_Pool, str]], meanwhile: Callable[[], None] | None = None
+    ) -> None:
+        """Spawn the planned workers (each already counted in its pool's ``starting``), wait
+        until all are ready, then make them available; on any failure stop them all."""
         spawned: list[tuple[_Pool, _Worker]] = []
         try:
-            for lid in ids:
-                pool = self._pool(lid)
-                with pool.cond:
-                    if pool.all or pool.starting:
-                        continue
-                    pool.starting += 1
+            for pool, lid in plan:
                 spawned.append((pool, self._spawn(lid)))
             if meanwhile is not None:
                 meanwhile()
@@ -428,34 +450,7 @@ class Invoker:
                 worker.stop()
             raise
         finally:
-            for pool, _ in spawned:
-                with pool.cond:
-                    pool.starting -= 1
-        for pool, worker in spawned:
-            with pool.cond:
-                pool.all.append(worker)
-                pool.idle.append(worker)
-                pool.cond.notify()
-
-    def warm(self, counts: Mapping[str, int]) -> None:
-        """Start environments, in parallel, until each function has ``counts[id]`` (up to its
-        concurrency limit): a run that will scale out pays the cold starts before it begins."""
-        spawned: list[tuple[_Pool, _Worker]] = []
-        try:
-            for lid, wanted in counts.items():
-                pool = self._pool(lid)
-                with pool.cond:
-                    missing = min(wanted, pool.limit) - len(pool.all) - pool.starting
-                    pool.starting += max(0, missing)
-                spawned += [(pool, self._spawn(lid)) for _ in range(max(0, missing))]
-            for _, worker in spawned:
-                worker.wait_ready()
-        except BaseException:
-            for _, worker in spawned:
-                worker.stop()
-            raise
-        finally:
-            for pool, _ in spawned:
+            for pool, _ in plan:
                 with pool.cond:
                     pool.starting -= 1
         for pool, worker in spawned:
