@@ -358,24 +358,10 @@ class Store:
         messages = [i for i in items if i["SK"].startswith(("MSG#", "OUT#"))]
         return lead, messages
 
-    def advance_lead_status(
-        self, chat_id: str, session_id: str, status: str, extra: dict[str, Any] | None = None
-    ) -> Item | None:
+    def advance_lead_status(self, chat_id: str, session_id: str, status: str) -> Item | None:
         """Move the lead's status forward within its current session; None if it would not
         move (already there or beyond, or a newer session has opened)."""
-        return self.update(
-            Update(
-                key={"PK": lead_pk(chat_id), "SK": "LEAD"},
-                sets={
-                    "status": status,
-                    "status_rank": LEAD_STATUS_RANK[status],
-                    "updated_at": now(),
-                    **(extra or {}),
-                },
-                condition="#session_id = :sid AND #status_rank < :rank",
-                values={":sid": session_id, ":rank": LEAD_STATUS_RANK[status]},
-            )
-        )
+        return self.update(lead_status_update(chat_id, session_id, status))
 
     def set_lead_once(
         self,
@@ -686,6 +672,22 @@ class Store:
             for item in self.query_partition(lead_pk(chat_id), "OUT#")
             if item.get("state") in (SENDING, QUEUED)
         ]
+
+
+def lead_status_update(
+    chat_id: str, session_id: str, status: str, first_values: dict[str, Any] | None = None
+) -> Update:
+    """The lead's status moved forward within its current request (with fields that keep
+    their first value); its condition fails once the lead is there or beyond, or a newer
+    request has opened."""
+    rank = LEAD_STATUS_RANK[status]
+    return Update(
+        key={"PK": lead_pk(chat_id), "SK": "LEAD"},
+        sets={"status": status, "status_rank": rank, "updated_at": now()},
+        set_if_missing=first_values,
+        condition="#session_id = :sid AND #status_rank < :rank",
+        values={":sid": session_id, ":rank": rank},
+    )
 
 
 def new_lead_update(chat_id: str, fields: dict[str, Any], condition: str, values: Item) -> Update:

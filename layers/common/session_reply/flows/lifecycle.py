@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from session_reply.bus import Event
-from session_reply.domain.status import LEAD_AUTO_REPLIED, LEAD_IN_PROGRESS, LEAD_STATUS_RANK
+from session_reply.domain.status import LEAD_AUTO_REPLIED, LEAD_IN_PROGRESS
 from session_reply.flows.context import Context
-from session_reply.store import AWAITING_ATTRS, Update, lead_pk, now
+from session_reply.store import AWAITING_ATTRS, Update, lead_status_update
 
 
 def lead_status_event(chat_id: str, session_id: str, status: str, at: float) -> Event:
@@ -21,14 +21,7 @@ def lead_status_event(chat_id: str, session_id: str, status: str, at: float) -> 
 def auto_replied_update(chat_id: str, session_id: str, replied: dict[str, Any]) -> Update:
     """The lead's move to auto_replied, with its first-reply fields, for the transaction
     that records the auto-reply; fails (and is left out) once the lead is further on."""
-    rank = LEAD_STATUS_RANK[LEAD_AUTO_REPLIED]
-    return Update(
-        key={"PK": lead_pk(chat_id), "SK": "LEAD"},
-        sets={"status": LEAD_AUTO_REPLIED, "status_rank": rank, "updated_at": now()},
-        set_if_missing=replied,
-        condition="#session_id = :sid AND #status_rank < :rank",
-        values={":sid": session_id, ":rank": rank},
-    )
+    return lead_status_update(chat_id, session_id, LEAD_AUTO_REPLIED, replied)
 
 
 def advance_lead(
