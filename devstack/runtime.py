@@ -578,7 +578,8 @@ class Invoker:
                     worker = pool.idle.pop()
                     if worker.alive():
                         return worker
-                    pool.all.remove(worker)
+                    if worker in pool.all:  # `stop` may have emptied the roster meanwhile
+                        pool.all.remove(worker)
                 if len(pool.all) + pool.starting < pool.limit:
                     pool.starting += 1
                     break
@@ -602,6 +603,8 @@ class Invoker:
         pool = self._pool(worker.logical_id)
         dead = discard or not worker.alive()
         with pool.cond:
+            # A worker the pool no longer holds (`stop` ran while it was busy) is not reused.
+            dead = dead or worker not in pool.all
             if dead:
                 if worker in pool.all:
                     pool.all.remove(worker)
