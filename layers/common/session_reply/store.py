@@ -17,6 +17,7 @@ Items (PK / SK):
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections.abc import Mapping
@@ -181,8 +182,23 @@ def _condition_names(condition: str) -> list[str]:
     return words
 
 
+# Cancellation reasons that say something about the items: the transaction ran and a
+# condition did not hold ("None" marks the items that passed). Every other reason
+# (TransactionConflict, ThrottlingError, ProvisionedThroughputExceeded, ValidationError, ...)
+# says nothing about the conditions: the transaction is tried again.
+CONDITION_REASONS = frozenset({"None", "ConditionalCheckFailed"})
+# In-invocation tries of a transaction cancelled for such a reason, with full-jitter
+# backoff from TRANSACTION_BACKOFF_SECONDS; then the caller gets a RetryableError.
+TRANSACTION_ATTEMPTS = 4
+TRANSACTION_BACKOFF_SECONDS = 0.05
+
+
 class TransactionCancelled(Exception):
-    """A transaction failed its conditions; `reasons` has one entry per item."""
+    """A transaction failed its conditions; `reasons` has one entry per item.
+
+    Raised only when every reason is a condition outcome (`ConditionalCheckFailed` or
+    `None`), so `failed(i)` is a fact about item i, never a throttle misread.
+    """
 
     def __init__(self, reasons: list[dict[str, Any]]) -> None:
         super().__init__("transaction cancelled")
@@ -195,8 +211,20 @@ class TransactionCancelled(Exception):
         return deserialize(self.reasons[index].get("Item"))
 
     @property
-    def conflict(self) -> bool:
-        return any(r.get("Code") == "TransactionConflict" for r in self.reasons)
+    def conditional(self) -> bool:
+        codes = {str(r.get("Code") or "None") for r in self.reasons}
+        return (
+            bool(self.reasons) and codes <= CONDITION_REASONS and "ConditionalCheckFailed" in codes
+        )
+
+    @property
+    def codes(self) -> list[str]:
+        return sorted({str(r.get("Code") or "None") for r in self.reasons} - {"None"})
+
+
+class TransactionRetryableError(StoreUnavailableError):
+    """A transaction cancelled for a reason other than a condition (a conflict with another
+    write, throttling, a validation error): nothing was written; trying again is safe."""
 
 
 @lru_cache(maxsize=1)
@@ -228,9 +256,11 @@ class Store:
             if code == "TransactionCanceledException":
                 reasons = exc.response.get("CancellationReasons", [])
                 cancelled = TransactionCancelled([dict(r) for r in reasons])
-                if cancelled.conflict:
-                    raise RetryableError("concurrent write on the same lead; retry") from exc
-                raise cancelled from exc
+                if cancelled.conditional:
+                    raise cancelled from exc
+                raise TransactionRetryableError(
+                    f"DynamoDB transaction cancelled ({', '.join(cancelled.codes) or 'no reason'})"
+                ) from exc
             raise StoreUnavailableError(f"DynamoDB {operation} failed: {code}") from exc
         except BotoCoreError as exc:
             raise StoreUnavailableError(f"DynamoDB {operation} failed: {exc}") from exc
@@ -249,7 +279,18 @@ class Store:
         return {"Update": body}
 
     def transact(self, *items: dict[str, Any]) -> None:
-        self._call("transact_write_items", TransactItems=list(items))
+        """Write the items atomically. A cancellation for a reason other than a condition
+        wrote nothing, so it is tried again here (bounded, with jitter) before the caller
+        gets a RetryableError; a condition that failed raises TransactionCancelled."""
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            try:
+                self._call("transact_write_items", TransactItems=list(items))
+                return
+            except TransactionRetryableError:
+                if attempt == TRANSACTION_ATTEMPTS:
+                    raise
+                ceiling = TRANSACTION_BACKOFF_SECONDS * 2**attempt
+                time.sleep(random.uniform(0, ceiling))  # noqa: S311 - jitter, not crypto
 
     def try_transact(self, *items: dict[str, Any]) -> TransactionCancelled | None:
         """The transaction, or why it was cancelled (one reason per item)."""
