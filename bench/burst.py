@@ -14,8 +14,8 @@ the webhook handles during the burst too. Measured:
   ``GET /stats``), against its MemorySize;
 * how the time grows with N (time per message at the largest N over the smallest).
 
-Each size runs on a fresh stack. The bench's moto gets `bench.motofix` (a transaction costs
-what the items it names cost, not a copy of the whole table).
+Each size runs on a fresh stack, the one `make run` starts (its moto is narrowed by
+`devstack.moto_dynamodb`: a transaction costs what the items it names cost).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from typing import Any
 
 import httpx
 
-from bench import motofix
 from bench.latency import percentile
+from bench.preload import PRELOAD_CHATS, RssSampler, preload
 from bench.table import Row
 from bench.units import TEXTS, inbound_body, phone, provider_id
 
@@ -65,6 +65,11 @@ class BurstRun:
     wall_seconds: float = 0.0
     setup_seconds: float = 0.0  # stack start and warm-up, before the first timed POST
     crm_events: int = 0  # what the local CRM subscriber received during the burst
+    preloaded_chats: int = 0  # chats the table held before the burst
+    preload_items: int = 0
+    preload_seconds: float = 0.0
+    rss_start_kb: int = 0  # the stack's main process (moto, gateway, pump): at the first POST
+    rss_peak_kb: int = 0  # and its peak until the last reply
 
     @property
     def exactly_once(self) -> bool:
@@ -122,6 +127,7 @@ def run_burst(
     settle_timeout: float = 0.0,
     root: Path = ROOT,
     log: Callable[[str], None] | None = None,
+    preload_chats: int = 0,
 ) -> BurstRun:
     from devstack.stack import LocalStack
 
@@ -135,7 +141,7 @@ def run_burst(
     bodies = plan(messages)
     chats = len({b["messages"][0]["chatId"] for b in bodies})
     ids = [b["messages"][0]["id"] for b in bodies]
-    with motofix.installed(), LocalStack(root, env=env, echo_logs=False) as stack:
+    with LocalStack(root, env=env, echo_logs=False) as stack:
         sim = stack.simulator
         burst_seconds = _burst_seconds(stack)
         run = BurstRun(
@@ -154,6 +160,11 @@ def run_burst(
             crm = _CrmConsumer(stack)
             crm.start()
             _warm_up(stack, client, threads)
+            if preload_chats:
+                loading = time.monotonic()
+                run.preload_items = preload(stack, preload_chats)
+                run.preloaded_chats = preload_chats
+                run.preload_seconds = time.monotonic() - loading
             run.setup_seconds = time.monotonic() - started
             sim.reset()  # forget the warm-up; the webhook and the acks setting stay
             sim.set_options(latency=latency)
@@ -176,6 +187,9 @@ def run_burst(
                 return status
 
             crm.received = 0  # the warm-up's events are not the burst's
+            rss = RssSampler()
+            rss.start()
+            run.rss_start_kb = rss.start_kb
             t0 = time.time()
             with ThreadPoolExecutor(threads, thread_name_prefix="bench-post") as pool:
                 statuses = list(pool.map(post, bodies))
@@ -199,6 +213,7 @@ def run_burst(
             for s in sent:
                 first_reply.setdefault(str(s["chatId"]), float(s["at"]))
             run.latencies = [at - first_post[c] for c, at in first_reply.items() if c in first_post]
+            run.rss_peak_kb = rss.stop()
             run.settled_share, run.settle_seconds = _settle(stack, len(sent), t0, settle_timeout)
             # Whatever is still queued for the sender goes through: a late duplicate reply
             # would show up here.
@@ -318,42 +333,58 @@ def measure_bursts(
     latency: float = 0.15,
     threads: int = 16,
     log: Callable[[str], None] | None = None,
+    preload_chats: int = PRELOAD_CHATS,
 ) -> BurstResult:
-    """Run the sizes in order while the projected time fits the budget."""
+    """Run the sizes in order while the projected time fits the budget; right after the
+    smallest, the same burst on a table already holding `preload_chats` chats."""
     runs: list[BurstRun] = []
     skipped: list[tuple[int, str]] = []
     started = time.monotonic()
-    for size in sizes:
+    plans = [(size, 0) for size in sizes]
+    if sizes and preload_chats:
+        plans.insert(1, (sizes[0], preload_chats))
+    for size, chats in plans:
         spent = time.monotonic() - started
-        if runs:
+        if runs and not chats:
             last = runs[-1]
             per_message = (last.wall_seconds - last.setup_seconds) / last.messages
-            projected = last.setup_seconds + per_message * size * 1.15
+            projected = last.setup_seconds - last.preload_seconds + per_message * size * 1.15
             if spent + projected > budget_seconds:
                 skipped.append(
                     (size, f"projected {projected:.0f} s, {budget_seconds - spent:.0f} s left")
                 )
                 continue
+        label = f"{size} messages" + (f" on a table holding {chats} chats" if chats else "")
         if log:
-            log(f"burst: {size} messages ...")
+            log(f"burst: {label} ...")
         run = run_burst(
-            size, latency=latency, threads=threads, timeout=max(60.0, size * 0.2), log=log
+            size,
+            latency=latency,
+            threads=threads,
+            timeout=max(60.0, size * 0.2),
+            log=log,
+            preload_chats=chats,
         )
         runs.append(run)
         if log:
             log(
-                f"burst: {size} messages: replies in {run.reply_seconds:.1f} s, "
+                f"burst: {label}: replies in {run.reply_seconds:.1f} s, "
                 f"{run.wall_seconds:.0f} s with setup"
+                + (f" (preload {run.preload_seconds:.0f} s)" if chats else "")
             )
     return BurstResult(runs, skipped)
 
 
 def burst_rows(result: BurstResult) -> list[Row]:
     rows: list[Row] = []
-    if not result.runs:
+    empty = [run for run in result.runs if not run.preloaded_chats]
+    if not empty:
         return rows
-    smallest = result.runs[0]
+    smallest = empty[0]
     for run in result.runs:
+        if run.preloaded_chats:
+            rows += _preloaded_rows(run, empty)
+            continue
         exact = f"{len(run.answered)}/{run.chats} chats answered" + (
             ", exactly once"
             if run.exactly_once
@@ -398,7 +429,7 @@ def burst_rows(result: BurstResult) -> list[Row]:
                     notes=f"{len(run.latencies)} chats",
                 )
             )
-    largest = result.runs[-1]
+    largest = empty[-1]
     for name, stats in largest.functions.items():
         if not stats:
             continue
@@ -420,4 +451,45 @@ def burst_rows(result: BurstResult) -> list[Row]:
         )
     for size, why in result.skipped:
         rows.append(Row(section="4 burst", measure=f"{size} messages", bundle="not run", notes=why))
+    return rows
+
+
+def _preloaded_rows(run: BurstRun, empty: list[BurstRun]) -> list[Row]:
+    """The burst on a full table against the same burst on an empty one, and the main
+    process's memory in both."""
+    same = next((r for r in empty if r.messages == run.messages), None)
+    ratio = run.per_message / same.per_message if same and same.per_message else None
+    exact = f"{len(run.answered)}/{run.chats} chats answered" + (
+        ", exactly once" if run.exactly_once else ", NOT exactly once"
+    )
+    rows = [
+        Row(
+            section="4 burst",
+            measure=f"{run.messages} messages on a table already holding "
+            f"{run.preloaded_chats} chats ({run.preload_items} items)",
+            bundle=f"{run.throughput:.1f} msg/s; replies done in {run.reply_seconds:.1f} s",
+            floor="the same burst on an empty table: "
+            + (f"{same.throughput:.1f} msg/s" if same else "not run"),
+            ratio=ratio,
+            target=f"<= {LINEAR_TARGET}x",
+            ok=None if ratio is None else ratio <= LINEAR_TARGET and run.exactly_once,
+            notes=f"{exact}; preloaded in {run.preload_seconds:.0f} s (BatchWriteItem); "
+            f"webhook -> sendMessage p50 {percentile(run.latencies, 0.5):.2f} s, "
+            f"p99 {percentile(run.latencies, 0.99):.2f} s",
+        )
+    ]
+    for other in ([same] if same else []) + [run]:
+        full = f"{other.preloaded_chats} chats stored" if other.preloaded_chats else "empty table"
+        rows.append(
+            Row(
+                section="4 burst",
+                measure=f"stack's main process (moto, gateway, pump): peak memory, "
+                f"{other.messages}-message burst, {full}",
+                bundle=f"{other.rss_peak_kb / 1024:.0f} MB",
+                floor=f"{other.rss_start_kb / 1024:.0f} MB at the first POST",
+                ratio=other.rss_peak_kb / other.rss_start_kb if other.rss_start_kb else None,
+                notes="resident memory of the process that runs `make run`'s moto server; "
+                "the ratio is its growth during the burst",
+            )
+        )
     return rows

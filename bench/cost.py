@@ -65,6 +65,7 @@ class CostInputs:
     poller: UnitStats | None = None  # one scheduled StatusPoller run
     table_bytes_per_conversation: float = 0.0
     metric_names: int = 0
+    tracing: str = "PassThrough"  # the template's Tracing parameter default
 
 
 @dataclass
@@ -80,6 +81,8 @@ class Costs:
     total: float
     cold_upper: float  # Lambda INIT if every invocation were a cold start
     fixed: list[CostLine]  # per month, whatever the traffic
+    tracing: str = "PassThrough"  # the mode `total` is for (the template's default)
+    xray_active: float = 0.0  # what Tracing=Active adds to `total` (0 when it is the default)
 
 
 def parts(work: WorkResult) -> list[Part]:
@@ -164,11 +167,17 @@ def estimate(inputs: CostInputs) -> Costs:
         ),
     ]
     listed = sum(line.usd for line in lines)
+    active = n * invocations * XRAY_TRACE
+    traced = inputs.tracing == "Active"
     xray = CostLine(
-        "X-Ray traces (Tracing: Active)",
-        n * invocations * XRAY_TRACE,
-        "not in the tracker's price list: $5.00 per million traces after 100,000 free a "
-        "month; at low traffic every invocation is sampled (1 per second + 5%)",
+        f"X-Ray traces (Tracing: {inputs.tracing}, the template's default)",
+        active if traced else 0.0,
+        "Active: $5.00 per million traces after 100,000 free a month; Lambda samples 1 "
+        "request a second + 5%, so at low traffic every invocation is traced"
+        if traced
+        else "none: the HTTP API, the schedule and SQS start no trace; "
+        f"Tracing=Active would add ${active:.5f} (every invocation traced at low traffic, "
+        "$5.00 per million after 100,000 free a month)",
     )
     lines.append(xray)
     cold = 0.0
@@ -183,11 +192,11 @@ def estimate(inputs: CostInputs) -> Costs:
             * LAMBDA_ARM_GB_S
             for p in ps
         )
-    fixed = _fixed(inputs)
-    return Costs(lines, listed + xray.usd, cold, fixed)
+    fixed = _fixed(inputs, traced)
+    return Costs(lines, listed + xray.usd, cold, fixed, inputs.tracing, 0.0 if traced else active)
 
 
-def _fixed(inputs: CostInputs) -> list[CostLine]:
+def _fixed(inputs: CostInputs, traced: bool) -> list[CostLine]:
     month_minutes = 30 * 24 * 60
     out: list[CostLine] = []
     poller = inputs.poller
@@ -200,7 +209,7 @@ def _fixed(inputs: CostInputs) -> list[CostLine]:
             + ms / 1000 * memory / 1024 * LAMBDA_ARM_GB_S
             + poller.rru * DDB_RRU
             + poller.wru * DDB_WRU
-            + XRAY_TRACE
+            + (XRAY_TRACE if traced else 0.0)
         )
         out.append(
             CostLine(
@@ -253,9 +262,23 @@ def cost_rows(costs: Costs) -> list[Row]:
             ratio=costs.total / TARGET_USD,
             target=f"< ${TARGET_USD:.2f}",
             ok=costs.total < TARGET_USD,
-            notes="warm invocations; the lines below add up to it",
+            notes=f"warm invocations, Tracing={costs.tracing} (the template's default); "
+            "the lines below add up to it",
         )
     ]
+    if costs.xray_active:
+        active = costs.total + costs.xray_active
+        rows.append(
+            Row(
+                section="5 cost",
+                measure=f"TOTAL {per} with Tracing=Active (X-Ray on every function)",
+                bundle=f"${active:.4f}",
+                floor=f"${TARGET_USD:.2f} budget",
+                ratio=active / TARGET_USD,
+                notes=f"+${costs.xray_active:.4f} of X-Ray traces: what turning traces on for "
+                "an investigation costs while it is on",
+            )
+        )
     if costs.cold_upper:
         worst = costs.total + costs.cold_upper
         rows.append(
@@ -301,7 +324,15 @@ def readme_table(costs: Costs) -> str:
     ]
     for line in costs.lines:
         lines.append(f"| {line.name} | ${line.usd:.5f} | {line.basis} |")
-    lines.append(f"| **Total** | **${costs.total:.4f}** | target < ${TARGET_USD:.2f} |")
+    lines.append(
+        f"| **Total** | **${costs.total:.4f}** | target < ${TARGET_USD:.2f}; "
+        f"Tracing={costs.tracing} |"
+    )
+    if costs.xray_active:
+        lines.append(
+            f"| Total with Tracing=Active | ${costs.total + costs.xray_active:.4f} "
+            f"| + ${costs.xray_active:.5f} of X-Ray traces while tracing is on |"
+        )
     if costs.cold_upper:
         worst = costs.total + costs.cold_upper
         lines.append(

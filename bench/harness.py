@@ -29,7 +29,6 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
-from bench import motofix
 from bench.awscalls import CallCounter, TableShape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,7 +174,6 @@ class Harness:
         from devstack.simulator import OneMsgSimulator
         from devstack.template import ResolveContext, Template, resolve
 
-        motofix.install()
         # Powertools warns when an invocation emitted no metric (an ack that changed nothing).
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         template = Template.load(self.root)
@@ -235,7 +233,6 @@ class Harness:
         self._saved_env.clear()
         if self._saved_path:
             sys.path[:] = self._saved_path
-        motofix.uninstall()
 
     def _mute_logs(self) -> None:
         import logging

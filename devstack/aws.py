@@ -2,7 +2,9 @@
 
 The resources are created from the template's own properties (keys, GSIs, TTL, FIFO, visibility,
 redrive), so the functions meet the same shapes they meet in the deployed stack. A local "CRM
-subscriber" queue with a rule on each bus shows what a CRM would receive.
+subscriber" queue with a rule on each bus shows what a CRM would receive. moto's DynamoDB is
+serialised and narrowed first (`devstack.moto_dynamodb`): it scales with the data as DynamoDB
+does.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from devstack import moto_dynamodb
 from devstack.template import QueueSpec, ResolveContext, Template, resolve
 
 CRM_SUBSCRIBER = "crm-subscriber"
@@ -28,33 +30,6 @@ DUMMY_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
-
-
-_DYNAMODB_LOCK = threading.Lock()
-
-
-def serialise_dynamodb() -> None:
-    """Make moto's DynamoDB handle one request at a time, as DynamoDB's isolation promises.
-
-    moto applies a TransactWriteItems item by item and, when a condition fails, restores a copy
-    of the table taken when the transaction began: a write that another request committed in
-    between is silently lost, and a reader can see half a transaction. Two concurrent webhooks
-    for one message then erase the lead that the first one wrote. DynamoDB serialises a
-    transaction against every other write and against GetItem; a lock around each request
-    gives the local stack the same guarantee (at a few milliseconds per request).
-    """
-    from moto.dynamodb.responses import DynamoHandler
-
-    original = DynamoHandler.call_action
-    if getattr(original, "_devstack_serialised", False):
-        return
-
-    def call_action(self: DynamoHandler) -> Any:
-        with _DYNAMODB_LOCK:
-            return original(self)
-
-    call_action._devstack_serialised = True  # type: ignore[attr-defined]
-    setattr(DynamoHandler, "call_action", call_action)  # noqa: B010 - patching a class
 
 
 def local_region(env: Mapping[str, str] | None = None) -> str:
@@ -92,7 +67,8 @@ class LocalAws:
     def start_server(self) -> None:
         # moto's werkzeug logs every request line to stderr; the stack has its own output.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        serialise_dynamodb()
+        # DynamoDB isolation, and transactions and queries that cost what they touch.
+        moto_dynamodb.install()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.server.start()
         host, port = self.server.get_host_and_port()

@@ -3,28 +3,28 @@
 Benchmarks print figures; this never asserts a time. It checks that the cheap sections run
 against the real handlers and produce rows a reader can trust the shape of (a measure, a
 figure, a positive ratio, a verdict exactly where there is a target), that the call counter
-sees the product's calls, that the cost adds up, and that the bench's moto patch keeps a
-cancelled transaction's all-or-nothing rollback. The burst itself (the full local stack, tens
-of seconds) runs only in `make bench`; its planning and its rows are checked here.
+sees the product's calls, and that the cost adds up. The burst itself (the full local stack,
+tens of seconds) runs only in `make bench`; its planning and its rows are checked here. The
+local stack's moto patch has its own tests (`test_moto_dynamodb.py`).
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 
-from bench import motofix
 from bench.awscalls import CallCounter, TableShape, gsi_write_units, item_size
 from bench.burst import BurstResult, BurstRun, burst_rows, plan
 from bench.coldstart import cold_start_rows, measure_cold_start
 from bench.cost import CostInputs, cost_rows, estimate, readme_table
 from bench.harness import Harness
 from bench.latency import latency_rows, measure_latency
+from bench.preload import conversation_template, copies
 from bench.run import README_HEADING, readme_section, write_readme
 from bench.table import Row, render, well_formed
 from bench.units import ACK, ECHO, FIRST, FOLLOW_UP, SEND
@@ -90,6 +90,11 @@ def test_cost_rows_add_up(harness: Harness, work: WorkResult) -> None:
     assert costs.total > 0 and costs.cold_upper > 0 and costs.fixed
     assert_rows(cost_rows(costs))
     assert "| **Total** |" in readme_table(costs)
+    traced = estimate(CostInputs(work=work, memory_mb=harness.memory_mb, tracing="Active"))
+    untraced = estimate(CostInputs(work=work, memory_mb=harness.memory_mb))
+    assert untraced.xray_active > 0 and traced.xray_active == 0
+    assert traced.total == pytest.approx(untraced.total + untraced.xray_active)
+    assert any("Tracing=Active" in row.measure for row in cost_rows(untraced))
 
 
 def test_cold_start_rows_for_one_function(project_root: Path) -> None:
@@ -115,6 +120,42 @@ def test_burst_plan_and_rows() -> None:
     run.memory_mb = {"WebhookFunction": 256}
     assert run.exactly_once
     assert_rows(burst_rows(BurstResult([run], [(2000, "projected over the budget")])))
+    full = BurstRun(messages=40, chats=10, duplicates=4, threads=4, latency=0.15, burst_seconds=3)
+    full.reply_seconds, full.latencies, full.answered = 6.0, [3.6], Counter(run.answered)
+    full.preloaded_chats, full.preload_items = 5000, 70_000
+    full.rss_start_kb, full.rss_peak_kb = run.rss_start_kb, run.rss_peak_kb = 300_000, 320_000
+    rows = burst_rows(BurstResult([run, full], []))
+    assert_rows(rows)
+    compared = next(r for r in rows if "already holding 5000 chats" in r.measure)
+    assert compared.ratio == pytest.approx(6.0 / 5.0) and compared.ok is True
+    assert sum("peak memory" in r.measure and "main process" in r.measure for r in rows) == 2
+
+
+def test_preload_copies_a_conversation_with_fresh_chats_and_ids() -> None:
+    chat, reply = "77010090000", "wamid.reply1"
+    items = [
+        {"PK": {"S": f"LEAD#{chat}@c.us"}, "SK": {"S": "LEAD"}, "phone": {"S": chat}},
+        {
+            "PK": {"S": f"LEAD#{chat}@c.us"},
+            "SK": {"S": "OUT#auto:wamid.in1"},
+            "provider_id": {"S": reply},
+            "awaiting_pk": {"S": "AWAIT"},
+            "awaiting_since": {"N": "1"},
+        },
+        {"PK": {"S": "PMID#wamid.in1"}, "SK": {"S": "PMID"}, "pk": {"S": f"LEAD#{chat}@c.us"}},
+        {"PK": {"S": f"PMID#{reply}"}, "SK": {"S": "STATUS#read"}},
+        {"PK": {"S": "MANAGERS"}, "SK": {"S": "MANAGER#anna"}},
+    ]
+    template, chats, ids = conversation_template(items)
+    assert chats == [chat] and ids == ["wamid.in1", reply]
+    first, second = copies(template, chats, ids, 0), copies(template, chats, ids, 1)
+    keys = {(i["PK"]["S"], i["SK"]["S"]) for i in first + second}
+    assert len(keys) == 8  # 4 items a copy (the roster is not copied), none shared
+    assert not any(chat in json.dumps(i) or "awaiting_pk" in i for i in first + second)
+    lead = first[0]
+    assert lead["PK"]["S"] == f"LEAD#{lead['phone']['S']}@c.us" and lead["phone"]["S"].isdigit()
+    assert first[2]["pk"]["S"] == lead["PK"]["S"]  # the pointer follows its chat
+    assert first[3]["PK"]["S"] == f"PMID#{first[1]['provider_id']['S']}"
 
 
 def test_readme_section_is_written_once_at_the_end(tmp_path: Path) -> None:
@@ -141,54 +182,6 @@ def test_capacity_rules() -> None:
     assert gsi_write_units(shape, base, {**base, "g": {"S": "1"}}) == 1  # enters the index
     assert gsi_write_units(shape, {**base, "g": {"S": "1"}}, base) == 1  # leaves it
     assert gsi_write_units(shape, base, {**base, "y": {"S": "1"}}) == 0  # not in it
-
-
-def test_moto_patch_keeps_a_cancelled_transaction_all_or_nothing(harness: Harness) -> None:
-    ddb = harness.client("dynamodb")
-    key = {"PK": {"S": "BENCH#tx"}, "SK": {"S": "A"}}
-    ddb.put_item(TableName=harness.table, Item={**key, "v": {"S": "before"}})
-    with pytest.raises(ClientError, match="TransactionCanceled"):
-        ddb.transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": harness.table, "Item": {**key, "v": {"S": "after"}}}},
-                {
-                    "Put": {
-                        "TableName": harness.table,
-                        "Item": {"PK": {"S": "BENCH#tx"}, "SK": {"S": "B"}},
-                    }
-                },
-                {
-                    "ConditionCheck": {
-                        "TableName": harness.table,
-                        "Key": {"PK": {"S": "BENCH#none"}, "SK": {"S": "X"}},
-                        "ConditionExpression": "attribute_exists(PK)",
-                    }
-                },
-            ]
-        )
-    assert ddb.get_item(TableName=harness.table, Key=key)["Item"]["v"] == {"S": "before"}
-    other = {"PK": {"S": "BENCH#tx"}, "SK": {"S": "B"}}
-    assert "Item" not in ddb.get_item(TableName=harness.table, Key=other)
-    assert motofix._STATE  # installed while the harness runs
-
-
-def test_moto_patch_queries_only_the_partition(harness: Harness) -> None:
-    ddb = harness.client("dynamodb")
-    for pk, sk in (("BENCH#q1", "b"), ("BENCH#q1", "a"), ("BENCH#q2", "a"), ("BENCH#q1", "c")):
-        ddb.put_item(TableName=harness.table, Item={"PK": {"S": pk}, "SK": {"S": sk}})
-    found = ddb.query(
-        TableName=harness.table,
-        KeyConditionExpression="PK = :pk AND SK > :sk",
-        ExpressionAttributeValues={":pk": {"S": "BENCH#q1"}, ":sk": {"S": "a"}},
-        ScanIndexForward=False,
-    )["Items"]
-    assert [(i["PK"]["S"], i["SK"]["S"]) for i in found] == [("BENCH#q1", "c"), ("BENCH#q1", "b")]
-    empty = ddb.query(
-        TableName=harness.table,
-        KeyConditionExpression="PK = :pk",
-        ExpressionAttributeValues={":pk": {"S": "BENCH#none"}},
-    )
-    assert empty["Items"] == []
 
 
 def test_counter_records_calls_only_while_active(harness: Harness) -> None:
