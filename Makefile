@@ -70,12 +70,16 @@ lint: $(VENV)/.synced ## ruff and mypy
 bench: $(VENV)/.synced ## Benchmark: cold start, AWS calls, latency, burst, cost (prints one table)
 	$(BIN)/python -m bench
 
-validate: $(SAM_VENV)/.synced ## sam validate --lint, then cfn-lint with the serverless rules (offline)
-	$(SAM) validate --lint
+validate: $(SAM_VENV)/.synced ## The real SAM transform (what CloudFormation runs), then cfn-lint on the source and its output
+	$(SAM) validate
 	@$(MAKE) --no-print-directory lint-template
 
-lint-template: $(SAM_VENV)/.synced ## cfn-lint + informational checks + serverless rules; fails on any finding
-	$(SAM_VENV)/bin/cfn-lint template.yaml --include-checks I --append-rules cfn_lint_serverless.rules
+# The CloudFormation that SAM makes of template.yaml (offline), for cfn-lint and the tests.
+TRANSFORMED := .aws-sam/transformed.json
+
+lint-template: $(SAM_VENV)/.synced ## cfn-lint + informational checks + serverless rules on template.yaml and its transform; fails on any finding
+	$(SAM_VENV)/bin/python scripts/sam_transform.py -o $(TRANSFORMED)
+	$(SAM_VENV)/bin/cfn-lint template.yaml $(TRANSFORMED) --include-checks I --append-rules cfn_lint_serverless.rules
 
 deploy: $(SAM_VENV)/.synced $(VENV)/.synced ## Build and deploy to AWS: make deploy [ENV=dev|prod] (samconfig.toml)
 	$(OPS) ops.preflight --env $(ENV)
