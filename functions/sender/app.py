@@ -13,7 +13,7 @@ from session_reply.flows.context import Context
 from session_reply.flows.process_hook import publish
 from session_reply.flows.send_reply import send_reply
 from session_reply.observability import count, logger, metrics
-from session_reply.queue import SendCommand
+from session_reply.queue import MalformedCommandError, SendCommand
 
 # A failed record holds back only the later records of its own chat, not the whole batch;
 # a batch where every record failed still answers with batchItemFailures, so the records
@@ -23,9 +23,20 @@ processor.raise_on_entire_batch_failure = False  # not a constructor argument of
 
 
 def record_handler(record: SQSRecord) -> None:
-    command = SendCommand.from_json(record.body)
-    logger.append_keys(send_key=command.key, message_group=record.attributes.message_group_id)
     ctx = Context.default()
+    try:
+        command = SendCommand.from_json(record.body)
+    except MalformedCommandError as exc:
+        # Not ours to send and no retry mends it: kept for inspection (as webhook bodies
+        # are), then dropped, so the chat's later records are not held behind it.
+        ctx.store.keep_raw_hook(record.body, f"send command: {exc}", ctx.settings.raw_hook_ttl_days)
+        count("SendCommandUnreadable")
+        logger.error(
+            "send command unreadable, kept and dropped",
+            extra={"reason": str(exc), "sqs_message_id": record.message_id},
+        )
+        return
+    logger.append_keys(send_key=command.key, message_group=record.attributes.message_group_id)
     try:
         result = send_reply(command, ctx)
     except RetryableError as exc:

@@ -121,6 +121,15 @@ def test_decode_body_returns_the_object_when_body_is_a_json_object() -> None:
     assert decode_body(raw.encode()) == {"instanceId": "100001", "messages": []}
 
 
+def test_decode_body_reads_json_when_body_starts_with_a_utf8_byte_order_mark() -> None:
+    # Given a body whose sender wrote UTF-8 with a BOM, as text (API Gateway) and as bytes
+    raw = "\ufeff" + json.dumps({"instanceId": "100001", "messages": []})
+
+    # Then it is the same object, not "body is not JSON"
+    assert decode_body(raw) == {"instanceId": "100001", "messages": []}
+    assert decode_body(raw.encode()) == {"instanceId": "100001", "messages": []}
+
+
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [

@@ -13,10 +13,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from session_reply.errors import StoreUnavailableError
+from session_reply.errors import PermanentError, StoreUnavailableError
 
 AUTO_REPLY = "auto_reply"
 MANAGER_MESSAGE = "manager_message"
+
+
+class MalformedCommandError(PermanentError):
+    """A queue record whose body is not a SendCommand: no retry makes it one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +40,27 @@ class SendCommand:
 
     @classmethod
     def from_json(cls, raw: str) -> SendCommand:
-        data: dict[str, Any] = json.loads(raw)
+        """The command in a queue record; MalformedCommandError says why it is not one (the
+        reason names fields, never their values)."""
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise MalformedCommandError("body is not JSON") from exc
+        if not isinstance(data, dict):
+            raise MalformedCommandError("body is not a JSON object")
+        if data.get("kind") not in (AUTO_REPLY, MANAGER_MESSAGE):
+            raise MalformedCommandError("kind is not auto_reply or manager_message")
+        for name in ("key", "chat_id", "session_id"):
+            if not isinstance(data.get(name), str) or not data[name]:
+                raise MalformedCommandError(f"{name} is not a non-empty string")
+        requested_at = data.get("requested_at")
+        if isinstance(requested_at, bool) or not isinstance(requested_at, int | float):
+            raise MalformedCommandError("requested_at is not a number")
+        body = data.get("body")
+        if data["kind"] == MANAGER_MESSAGE and (not isinstance(body, str) or not body.strip()):
+            raise MalformedCommandError("a manager_message has no body")
+        if body is not None and not isinstance(body, str):
+            raise MalformedCommandError("body is not a string")
         fields: dict[str, Any] = {name: data.get(name) for name in cls.__dataclass_fields__}
         return cls(**fields)
 

@@ -194,10 +194,15 @@ def parse_status(item: Any) -> StatusReport:
     )
 
 
+UTF8_BOM = "\ufeff"
+
+
 def decode_body(raw: str | bytes | None) -> dict[str, Any]:
     """The body as a JSON object, or MalformedHookError with a reason fit for a metric."""
     if raw is None or (isinstance(raw, str | bytes) and not raw.strip()):
         raise MalformedHookError("empty body")
+    if isinstance(raw, str) and raw.startswith(UTF8_BOM):
+        raw = raw[len(UTF8_BOM) :]  # some senders start UTF-8 with a byte order mark
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
