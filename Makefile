@@ -19,7 +19,7 @@ OPS := PYTHONPATH=layers/common:. $(BIN)/python -m
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup demo run faults invoke test topics unit lint validate lint-template bench clean \
+.PHONY: help setup demo run faults invoke sam-local test topics unit lint validate lint-template bench clean \
 	deploy bootstrap-secrets connect-1msg managers
 
 help: ## List the targets
@@ -51,6 +51,9 @@ faults: $(VENV)/.synced ## Fault scenarios against the full local stack; 0 dupli
 
 invoke: $(VENV)/.synced ## Run one event through one function: make invoke FN=WebhookFunction EVENT=events/webhook/inbound.json
 	$(BIN)/python -m devstack invoke $(FN) $(EVENT)
+
+sam-local: $(VENV)/.synced $(SAM_VENV)/.synced ## Every events/ file through real `sam local invoke` (needs Docker), outcomes checked; ARGS="--start-api --serve"
+	PY312_BIN="$(PY312_BIN)" $(BIN)/python -m devstack sam-local $(ARGS)
 
 test: setup lint validate ## Set everything up, lint, validate the template, run the tests
 	$(BIN)/python -m pytest

@@ -172,7 +172,7 @@ class Harness:
         from devstack.aws import LocalAws, Secrets
         from devstack.gateway import Gateway
         from devstack.simulator import OneMsgSimulator
-        from devstack.template import ResolveContext, Template, resolve
+        from devstack.template import ResolveContext, Template, overlay_env, resolve
 
         # Powertools warns when an invocation emitted no metric (an ack that changed nothing).
         warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -185,7 +185,7 @@ class Harness:
         self.aws.start()
         env: dict[str, str] = dict(self.aws.function_env())
         for fn in template.functions():
-            env.update({k: _env_str(v) for k, v in resolve(fn.environment, ctx).items()})
+            overlay_env(env, {k: _env_str(v) for k, v in resolve(fn.environment, ctx).items()})
             self.memory_mb[fn.logical_id] = fn.memory_size
         env.update({"POWERTOOLS_DEV": "false", "AWS_LAMBDA_LOG_FORMAT": "JSON"})
         env.update(self.overrides)

@@ -1,5 +1,5 @@
-"""``python -m devstack run | demo | faults | invoke <LogicalId> <event.json>`` (the Makefile's
-targets)."""
+"""``python -m devstack run | demo | faults | sam-local | invoke <LogicalId> <event.json>`` (the
+Makefile's targets)."""
 
 from __future__ import annotations
 
@@ -154,6 +154,11 @@ def invoke(logical_id: str, event_path: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sam-local"]:
+        # Real `sam local invoke` on every sample event (needs Docker); see devstack/sam_local.py.
+        from devstack.sam_local import main as sam_local_main
+
+        return sam_local_main(argv[1:])
     if argv[:1] == ["faults"]:
         # Its own options (--seed, --chats, --only); see devstack/faults.py.
         from devstack.faults import main as faults_main

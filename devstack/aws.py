@@ -56,6 +56,7 @@ class LocalAws:
     endpoint_url: str = ""
     queue_urls: dict[str, str] = field(default_factory=dict)  # logical id -> url
     crm_queue_url: str = ""
+    host: str = "127.0.0.1"  # another address (Docker's bridge) lets containers reach it
 
     def start(self) -> LocalAws:
         """The server and every resource (`LocalStack` splits this to overlap cold starts)."""
@@ -69,7 +70,7 @@ class LocalAws:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # DynamoDB isolation, and transactions and queries that cost what they touch.
         moto_dynamodb.install()
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.server = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
         self.server.start()
         host, port = self.server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"

@@ -483,13 +483,13 @@ class Invoker:
     def function_env(self, logical_id: str) -> dict[str, str]:
         """The worker's whole environment: Lambda's, the template's (with the caller's
         ``overrides`` on top), the local endpoint's."""
-        from devstack.template import resolve
+        from devstack.template import overlay_env, resolve
 
         fn = self.template.function(logical_id)
         name = self.ctx.physical_name(logical_id)
         env = {k: v for k, v in self.shell_env.items() if k in _INHERITED}
         env.update(self.aws_env)
-        env.update({k: _env_str(v) for k, v in resolve(fn.environment, self.ctx).items()})
+        overlay_env(env, {k: _env_str(v) for k, v in resolve(fn.environment, self.ctx).items()})
         env.update(self.overrides)
         log_group = fn.logging_config.get("LogGroup")
         today = datetime.now(UTC).strftime("%Y/%m/%d")

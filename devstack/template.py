@@ -590,6 +590,12 @@ _FUNCTIONS: dict[str, Callable[[Any, ResolveContext], Any]] = {
 }
 
 
+def overlay_env(env: dict[str, str], declared: Mapping[str, str]) -> None:
+    """Put a function's declared variables over `env`, except that one the template declares
+    empty (a hook for local runs, such as AWS_ENDPOINT_URL) keeps the local value `env` has."""
+    env.update({k: v for k, v in declared.items() if v or k not in env})
+
+
 def resolve(value: Any, ctx: ResolveContext) -> Any:
     """Evaluate the intrinsic functions in ``value`` against the local stack."""
     if isinstance(value, dict):
