@@ -52,7 +52,7 @@ faults: $(VENV)/.synced ## Fault scenarios against the full local stack; 0 dupli
 invoke: $(VENV)/.synced ## Run one event through one function: make invoke FN=WebhookFunction EVENT=events/webhook/inbound.json
 	$(BIN)/python -m devstack invoke $(FN) $(EVENT)
 
-sam-local: $(VENV)/.synced $(SAM_VENV)/.synced ## Every events/ file through real `sam local invoke` (needs Docker), outcomes checked; ARGS="--start-api --serve"
+sam-local: $(VENV)/.synced $(SAM_VENV)/.synced ## Every events/ file through real `sam local invoke` (needs Docker), outcomes checked; ARGS="--start-api" | "--serve" (by hand)
 	PY312_BIN="$(PY312_BIN)" $(BIN)/python -m devstack sam-local $(ARGS)
 
 test: setup lint validate ## Set everything up, lint, validate the template, run the tests

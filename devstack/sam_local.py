@@ -280,7 +280,9 @@ def serve(template: Path, env_file: Path, settings: Settings, out: Any) -> None:
     t, e = template.relative_to(PROJECT_ROOT), env_file.relative_to(PROJECT_ROOT)
     sam = SAM.relative_to(PROJECT_ROOT)
     out.write(
-        "\nServing the local AWS and the simulator for sam by hand (Ctrl-C to stop):\n"
+        "\nServing the local AWS and the simulator for sam by hand (Ctrl-C to stop), e.g.:\n"
+        "  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+        f"AWS_DEFAULT_REGION={settings.region}   # SAM hands these to the containers\n"
         f"  {sam} local invoke WebhookFunction -t {t} --skip-pull-image --env-vars {e} "
         "-e events/webhook/inbound.json\n"
         f"  {sam} local start-api -t {t} --skip-pull-image --env-vars {e}\n"
@@ -301,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--serve",
         action="store_true",
-        help="then keep the local AWS and the simulator up for sam commands by hand (Ctrl-C)",
+        help="set up (build, local AWS, simulator, env file), run no checks, and keep it up "
+        "for sam commands by hand until Ctrl-C",
     )
     args = parser.parse_args(argv)
     out = sys.stdout
@@ -342,12 +345,13 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(
             {k: v for k, v in aws.function_env().items() if k.startswith("AWS_") and "URL" not in k}
         )  # SAM hands the caller's credentials and region to the containers: dummy ones
+        if args.serve:
+            serve(template_path, env_file, settings, out)
+            return 0
         out.write(f"sam local invoke, {len(sample_events.STORY)} events:\n")
         failures = run_story(template_path, env_file, simulator, settings.region, out)
         if args.start_api:
             failures += start_api_check(template_path, env_file, settings.region, settings, out)
-        if args.serve:
-            serve(template_path, env_file, settings, out)
     finally:
         simulator.stop()
         aws.stop()
