@@ -62,8 +62,8 @@ def test_greeting_then_question_gets_one_reply_with_the_real_topic_when_they_for
     assert len(early["batchItemFailures"]) == 1
     sends = stack.sends()
     assert len(sends) == 1
-    assert "«delivery»" in sends[0]["body"]
-    assert stack.lead()["lead"]["topic_rule"] == "delivery"
+    assert "«the price of delivery to Almaty»" in sends[0]["body"]
+    assert stack.lead()["lead"]["category"] == "delivery"
 
 
 def test_round_robin_spreads_new_leads_over_the_team_when_several_managers_are_active(

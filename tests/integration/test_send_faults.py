@@ -72,7 +72,7 @@ def test_template_goes_once_when_the_window_closed_and_one_is_configured(
     assert calls[0]["template"] == "request_received"
     assert calls[0]["language"] == {"policy": "deterministic", "code": "en"}
     texts = [p["text"] for p in calls[0]["params"][0]["parameters"]]
-    assert texts[:2] == ["Maria", "delivery"]
+    assert texts[:2] == ["Maria", "delivery to Almaty"]
     assert with_template.sends() == []  # never free text into a closed window
     out = auto_out(with_template)
     assert (out["state"], out["author"], out["provider_id"]) == (

@@ -75,7 +75,8 @@ def test_media_message_uses_its_caption_when_the_body_is_a_url(stack: Stack) -> 
     client = next(m for m in lead["messages"] if m["author"] == "client")
     assert client["body"] == "Is this sofa in stock?"
     assert client["media_url"].startswith("https://")
-    assert lead["lead"]["topic"] == "product availability"
+    assert lead["lead"]["topic"] == "sofa in stock"
+    assert lead["lead"]["category"] == "product availability"
 
 
 def test_string_time_is_understood_when_1msg_sends_time_as_text(stack: Stack) -> None:
@@ -85,7 +86,7 @@ def test_string_time_is_understood_when_1msg_sends_time_as_text(stack: Stack) ->
     stack.post_hook(with_body(event, body))
     stack.drain()
     lead = stack.lead()["lead"]
-    assert lead["topic"] == "order status"
+    assert lead["category"] == "order status"
     assert lead["window_expires_at"] == int(body["messages"][0]["time"]) + 86_400
     assert len(stack.sends()) == 1
 

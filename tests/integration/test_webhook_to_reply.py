@@ -23,10 +23,13 @@ def test_new_lead_is_answered_once_with_the_rendered_template_when_a_client_writ
     sends = stack.sends()
     assert len(sends) == 1
     assert sends[0]["phone"] == "77011234567"
-    assert sends[0]["body"].startswith("Hello, Maria! We received your request about «delivery».")
+    assert sends[0]["body"].startswith(
+        "Hello, Maria! We received your request about «delivery to Almaty»."
+    )
     lead = stack.lead()
     assert lead["lead"]["status"] == "auto_replied"
-    assert lead["lead"]["topic"] == "delivery"
+    assert (lead["lead"]["topic"], lead["lead"]["category"]) == ("delivery to Almaty", "delivery")
+    assert lead["lead"]["language"] == "en"
     assert lead["lead"]["manager"] in sends[0]["body"]
     out = [m for m in lead["messages"] if m["direction"] == "out"]
     assert out[0]["provider_id"] == REPLY_ID

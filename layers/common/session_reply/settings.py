@@ -43,6 +43,11 @@ class Settings:
     # Named in the reply when no manager is available; the lead waits as `unassigned`.
     fallback_manager_name: str = "Our team"
     managers_cache_seconds: int = 30
+    # The client's language: detected among these (ISO 639-1, comma-separated); a text too
+    # short to tell keeps the chat's known language, else the default (whose reply text is
+    # reply_template).
+    default_language: str = "en"
+    languages: str = "en,ru,es,pt,de,fr,it,tr,uk"
     # The auto-reply waits this long after the request's first message, so a burst
     # ("hi" / "I want to ask" / "about delivery") is answered once with its real topic.
     burst_seconds: float = 3.0
@@ -77,6 +82,14 @@ class Settings:
     def __post_init__(self) -> None:
         if self.onemsg_auth not in ("bearer", "query"):
             raise SettingsError(f"ONEMSG_AUTH must be bearer or query, not {self.onemsg_auth!r}")
+        if not self.language_list or self.default_language not in self.language_list:
+            raise SettingsError(
+                f"DEFAULT_LANGUAGE {self.default_language!r} must be one of LANGUAGES"
+            )
+
+    @property
+    def language_list(self) -> tuple[str, ...]:
+        return tuple(code.strip().lower() for code in self.languages.split(",") if code.strip())
 
 
 def _split_names(raw: str) -> list[str]:

@@ -69,7 +69,8 @@ def request_fields(ctx: Context, lead: Item, session_id: str, topic_fields: Item
     """Topic and manager of the lead's current request, to be stored with the send's
     claim (`assigned_session` makes it once per request). A capacity slot may have been
     taken: `give_back` it if the fields are not stored."""
-    assignment = choose_manager(ctx, str(topic_fields["topic"]), lead.get("manager_id"))
+    category = str(topic_fields.get("category") or topic_fields["topic"])
+    assignment = choose_manager(ctx, category, lead.get("manager_id"))
     fields: Item = {
         **topic_fields,
         "manager": assignment.name,
@@ -95,7 +96,10 @@ def assignment_event(lead: Item, at: float) -> Event:
             "session_id": lead.get("session_id"),
             "manager_id": lead.get("manager_id"),
             "assignment": lead.get("assignment"),
-            "topic": lead.get("topic"),
+            # The category, never the subject: that is the client's own words.
+            "topic": lead.get("category"),
+            "category": lead.get("category"),
+            "language": lead.get("language"),
             "at": at,
         },
     )

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from session_reply.bus import Event
+from session_reply.domain.request import summarise
 from session_reply.domain.status import (
     AUTHOR_CLIENT,
     AUTHOR_EXTERNAL,
     AUTHOR_MANAGER,
     LEAD_NEW,
 )
-from session_reply.domain.topic import extract_topic
 from session_reply.domain.window import window_expires_at
 from session_reply.flows.context import Context
 from session_reply.flows.lifecycle import lead_status_event, mark_human_response
@@ -116,7 +116,7 @@ def _client_message(message: InboundMessage, ctx: Context) -> Received:
     at = now()
     item = _message_item(message, AUTHOR_CLIENT, "in", at)
     expires = window_expires_at(message.time, settings.window_seconds)
-    topic = extract_topic(message.text, message.type)
+    summary = summarise(message.text, message.type, None, settings.default_language, detect=False)
     profile: dict[str, object] = {
         "phone": message.phone,
         **({"name": message.sender_name} if message.sender_name else {}),
@@ -129,10 +129,11 @@ def _client_message(message: InboundMessage, ctx: Context) -> Received:
             "session_opened_at": message.time,
             "last_inbound_at": message.time,
             "window_expires_at": expires,
-            # Provisional: the sender settles topic and manager after the burst.
-            "topic": topic.label,
-            "topic_rule": topic.rule_id,
-            "topic_confidence": topic.confidence,
+            # Provisional: the sender settles subject, language, category and manager
+            # after the burst (the lead keeps the chat's language until then).
+            "topic": summary.subject.phrase,
+            "topic_rule": summary.subject.rule,
+            "category": summary.category_label,
         },
         # A request opens when the chat has no client message within the session gap.
         condition="attribute_not_exists(#last_inbound_at) OR #last_inbound_at < :threshold",
@@ -143,7 +144,7 @@ def _client_message(message: InboundMessage, ctx: Context) -> Received:
         "SK": f"SESSION#{message.time:010d}#{message.id}",
         "opened_at": message.time,
         "inbound_id": message.id,
-        "topic": topic.label,
+        "topic": summary.subject.phrase,
     }
     cancelled = ctx.store.open_session(
         _pointer(message, "in", AUTHOR_CLIENT, True), item, session, lead

@@ -19,7 +19,9 @@ from typing import Any
 
 from session_reply.bus import Event
 from session_reply.domain.phone import phone_problem
+from session_reply.domain.replies import ReplyTexts, texts_for
 from session_reply.domain.reply import first_name, render_reply
+from session_reply.domain.request import RequestSummary, summarise
 from session_reply.domain.status import (
     AUTHOR_AUTO,
     AUTHOR_CLIENT,
@@ -27,7 +29,6 @@ from session_reply.domain.status import (
     AUTHOR_TEMPLATE,
     LEAD_AUTO_REPLIED,
 )
-from session_reply.domain.topic import Topic, extract_topic
 from session_reply.domain.window import window_open
 from session_reply.errors import PermanentError, RetryableError
 from session_reply.flows.apply_status import LEAD_STATUS_FOR_REASON, apply_parked_statuses
@@ -118,7 +119,7 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
     if lead is None:
         raise PermanentError("no lead for this chat")
     body = (
-        render_reply(settings.reply_template, *_reply_values(lead, settings))
+        render_reply(_reply_texts(lead, settings).reply, *_reply_values(lead, settings))
         if auto
         else (command.body or "")
     )
@@ -187,20 +188,18 @@ def _request_lead(
         return lead, None  # superseded: the send is skipped below
     if lead.get("assigned_session") == command.session_id:
         return lead, None  # a retry: topic and manager were settled by an earlier attempt
-    topic = request_topic(messages, lead)
-    fields = request_fields(
-        ctx,
-        lead,
-        command.session_id,
-        {"topic": topic.label, "topic_rule": topic.rule_id, "topic_confidence": topic.confidence},
-    )
+    summary = request_topic(messages, lead, settings=ctx.settings)
+    fields = request_fields(ctx, lead, command.session_id, summary.fields())
     out = next((m for m in messages if m.get("SK") == out_sk(key)), None)
     return {**lead, **fields}, (out, fields)
 
 
-def request_topic(messages: list[Item], lead: Item) -> Topic:
-    """The topic of the request so far: its client messages, joined in order. The reply
-    waited out the burst, so "hi" and the question that followed are both here."""
+def request_topic(
+    messages: list[Item], lead: Item, settings: Settings | None = None
+) -> RequestSummary:
+    """Subject, language and category of the request so far: its client messages, joined
+    in order. The reply waited out the burst, so "hi" and the question that followed are
+    both here; the chat's known language is kept when the text cannot tell."""
     opened = float(lead.get("session_opened_at") or 0)
     request = sorted(
         (
@@ -212,7 +211,14 @@ def request_topic(messages: list[Item], lead: Item) -> Topic:
     )
     text = "\n".join(str(m.get("body") or "") for m in request).strip()
     media = next((str(m["type"]) for m in request if m.get("type") not in ("chat", None)), "chat")
-    return extract_topic(text, "chat" if text else media)
+    settings = settings or Settings()
+    return summarise(
+        text,
+        "chat" if text else media,
+        str(lead.get("language") or "") or None,
+        settings.default_language,
+        settings.language_list,
+    )
 
 
 def _template_allowed(command: SendCommand, ctx: Context) -> bool:
@@ -302,12 +308,25 @@ def _send(
     return SendResult(QUEUED)
 
 
+def _reply_texts(lead: Item, settings: Settings) -> ReplyTexts:
+    """The texts in the client's language; the default language's come from the settings."""
+    default = ReplyTexts(
+        settings.reply_template, settings.fallback_client_name, settings.fallback_manager_name
+    )
+    language = str(lead.get("language") or settings.default_language)
+    return texts_for(language, default, settings.default_language)
+
+
 def _reply_values(lead: Item, settings: Settings) -> tuple[str, str, str]:
-    """{{1}} client name, {{2}} topic, {{3}} manager."""
+    """{{1}} client name, {{2}} the subject of the request, {{3}} manager."""
+    texts = _reply_texts(lead, settings)
+    manager = str(lead.get("manager") or settings.managers[0])
+    if lead.get("assignment") == "unassigned":
+        manager = texts.team
     return (
-        first_name(str(lead.get("name", "")), settings.fallback_client_name),
+        first_name(str(lead.get("name", "")), texts.client),
         str(lead.get("topic") or "your request"),
-        str(lead.get("manager") or settings.managers[0]),
+        manager,
     )
 
 

@@ -40,7 +40,7 @@ def _escalate(ctx: Context, lead: Item, at: float, result: WatchResult) -> None:
     fields: Item = {"escalated_at": at}
     handover = None
     if ctx.settings.reassign_on_escalation:
-        handover = choose_manager(ctx, str(lead.get("topic") or ""), exclude=current)
+        handover = choose_manager(ctx, _category(lead), exclude=current)
         if handover.state == UNASSIGNED or handover.manager is None:
             handover = None
         else:
@@ -82,7 +82,7 @@ def _escalate(ctx: Context, lead: Item, at: float, result: WatchResult) -> None:
 def _pick_up(ctx: Context, lead: Item, at: float, result: WatchResult) -> None:
     """An unassigned lead gets the first manager with room."""
     chat_id, session_id = str(lead["chat_id"]), str(lead["session_id"])
-    assignment = choose_manager(ctx, str(lead.get("topic") or ""))
+    assignment = choose_manager(ctx, _category(lead))
     if assignment.state == UNASSIGNED or assignment.manager is None:
         return
     stored = ctx.store.update_request_if_waiting(
@@ -103,3 +103,8 @@ def _pick_up(ctx: Context, lead: Item, at: float, result: WatchResult) -> None:
         return
     result.assigned += 1
     result.events.append(assignment_event(stored, at))
+
+
+def _category(lead: Item) -> str:
+    """What routing uses: the topic rules' category (`topic` on leads from before it)."""
+    return str(lead.get("category") or lead.get("topic") or "")

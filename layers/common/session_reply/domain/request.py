@@ -1,0 +1,73 @@
+"""One request, summarised for the reply, the routing and the CRM: its subject ({{2}}, the
+client's own words), the client's language and the category of the topic rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from session_reply.domain.language import DEFAULT, SUPPORTED, Language, detect_language
+from session_reply.domain.subject import (
+    Subject,
+    extract_subject,
+    greeting_language,
+    is_greeting_only,
+)
+from session_reply.domain.topic import Topic, extract_topic
+
+OTHER = "other"  # the category when no topic rule matched
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSummary:
+    subject: Subject
+    language: Language
+    category: Topic
+
+    @property
+    def category_label(self) -> str:
+        matched = self.category.rule_id not in ("excerpt", "media", "neutral")
+        return self.category.label if matched else OTHER
+
+    def fields(self) -> dict[str, object]:
+        """The lead's fields: `topic` is the {{2}} the reply names."""
+        return {
+            "topic": self.subject.phrase,
+            "topic_rule": self.subject.rule,
+            "language": self.language.code,
+            "language_source": self.language.source,
+            "category": self.category_label,
+            "category_rule": self.category.rule_id,
+            "category_confidence": self.category.confidence,
+        }
+
+
+def summarise(
+    text: str,
+    message_type: str = "chat",
+    known_language: str | None = None,
+    default_language: str = "en",
+    languages: Sequence[str] | None = None,
+    *,
+    detect: bool = True,
+) -> RequestSummary:
+    """`detect=False` skips the language model (the webhook's provisional summary): the
+    known language, else the default."""
+    allowed = tuple(languages or SUPPORTED)
+    greeting = greeting_language(text)
+    if not detect:
+        code = known_language if known_language in allowed else default_language
+        language = Language(str(code), DEFAULT, 0.0)
+    else:
+        language = detect_language(
+            "" if is_greeting_only(text) else text,
+            known_language,
+            default_language,
+            allowed,
+            greeting,
+        )
+    return RequestSummary(
+        extract_subject(text, message_type, language.code),
+        language,
+        extract_topic(text, message_type),
+    )

@@ -1,0 +1,225 @@
+"""What a request is about, in the client's own words: the auto-reply's {{2}}.
+
+The phrases are data: `subject.json` beside this module lists per language the greetings,
+lead-ins ("I'd like to know more about", "сколько стоит"), words dropped first ("your"),
+tails ("please"), words that name nothing alone ("it cost"), sentences about the client
+("my name is") and words a cut phrase must not end on. The rules (rules mode):
+
+1. The text (a burst is joined) is split into sentences at line breaks and . ! ? ;
+   URLs, e-mails, phone numbers and emoji are dropped.
+2. In each sentence, greetings (of any language) and the language's lead-ins are dropped from
+   the start, again and again, then the words of `drop_first`; tails are dropped from the end.
+3. The first sentence left with a word that names something is the subject: its own words,
+   as written (an all-capitals text is lowered).
+4. Longer than `max_chars` (40): cut at the last comma or dash that keeps half of it, else
+   before the last conjunction ("and") that keeps 12 characters, else at the last word that
+   fits; never after a dangling word ("for", "в"), never with an ellipsis.
+5. No such sentence: a media message is named by its type ("your photo"), anything else
+   (greetings, stickers, emoji) by the language's neutral phrase ("your request").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+EXCERPT, MEDIA, NEUTRAL = "excerpt", "media", "neutral"
+
+_WORD = re.compile(r"[^\W_]+(?:['’`´-][^\W_]+)*")
+_SENTENCE = re.compile(r"[\n.!?;¿¡…]+")
+_URL = re.compile(r"(https?://|www\.)\S+|\S+@\S+\.\S+", re.IGNORECASE)
+_PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+_APOSTROPHE = re.compile(r"['’`´]")
+_EDGE = " ,:;-–—/\\\"'«»()[]*_~"
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    phrase: str
+    rule: str  # excerpt | media | neutral
+
+
+def fold(word: str) -> str:
+    """A word as the phrase lists see it: lower case, no accents or apostrophes."""
+    stripped = unicodedata.normalize("NFKD", _APOSTROPHE.sub("", word.lower()))
+    return "".join(ch for ch in stripped if not unicodedata.combining(ch))
+
+
+def _phrases(value: Any, where: str) -> tuple[tuple[str, ...], ...]:
+    if not isinstance(value, list) or not all(isinstance(s, str) and s.strip() for s in value):
+        raise ValueError(f"subject.json: {where} must be a list of non-empty strings")
+    keys = {tuple(fold(w) for w in _WORD.findall(s)) for s in value}
+    return tuple(sorted((k for k in keys if k), key=lambda k: -len(k)))
+
+
+@dataclass(frozen=True, slots=True)
+class Phrases:
+    neutral: str
+    media: Mapping[str, str]
+    greetings: tuple[tuple[str, ...], ...]
+    lead_ins: tuple[tuple[str, ...], ...]
+    drop_first: frozenset[str]
+    tails: tuple[tuple[str, ...], ...]
+    empty: frozenset[str]
+    skip: tuple[tuple[str, ...], ...]
+    dangling: frozenset[str]
+    breaks: frozenset[str]
+
+
+def _words(value: Any, where: str) -> frozenset[str]:
+    return frozenset(" ".join(k) for k in _phrases(value, where))
+
+
+def load(raw: Mapping[str, Any]) -> tuple[int, dict[str, Phrases]]:
+    languages: dict[str, Phrases] = {}
+    for code, entry in dict(raw["languages"]).items():
+        where = f"languages.{code}"
+        media = dict(entry.get("media", {}))
+        if not isinstance(entry.get("neutral"), str) or not entry["neutral"].strip():
+            raise ValueError(f"subject.json: {where}.neutral must be a phrase")
+        languages[str(code)] = Phrases(
+            neutral=entry["neutral"],
+            media={str(k): str(v) for k, v in media.items()},
+            greetings=_phrases(entry.get("greetings", []), f"{where}.greetings"),
+            lead_ins=_phrases(entry.get("lead_ins", []), f"{where}.lead_ins"),
+            drop_first=_words(entry.get("drop_first", []), f"{where}.drop_first"),
+            tails=_phrases(entry.get("tails", []), f"{where}.tails"),
+            empty=_words(entry.get("empty", []), f"{where}.empty"),
+            skip=_phrases(entry.get("skip", []), f"{where}.skip"),
+            dangling=_words(entry.get("dangling", []), f"{where}.dangling"),
+            breaks=_words(entry.get("breaks", []), f"{where}.breaks"),
+        )
+    max_chars = int(raw.get("max_chars", 40))
+    if max_chars < 10:
+        raise ValueError("subject.json: max_chars must be at least 10")
+    return max_chars, languages
+
+
+MAX_CHARS, LANGUAGES = load(
+    json.loads(Path(__file__).with_name("subject.json").read_text(encoding="utf-8"))
+)
+_ALL_GREETINGS = tuple(
+    sorted({g for p in LANGUAGES.values() for g in p.greetings}, key=lambda k: -len(k))
+)
+
+
+def phrases_for(language: str) -> Phrases:
+    return LANGUAGES.get(language) or LANGUAGES["en"]
+
+
+def neutral_phrase(language: str) -> str:
+    return phrases_for(language).neutral
+
+
+def media_phrase(message_type: str, language: str) -> str | None:
+    return phrases_for(language).media.get(message_type)
+
+
+# -- the rules -----------------------------------------------------------------------------
+
+
+def _starts(folded: list[str], at: int, options: tuple[tuple[str, ...], ...]) -> int:
+    """Length of the longest of `options` found at folded[at:], else 0."""
+    for option in options:
+        if tuple(folded[at : at + len(option)]) == option:
+            return len(option)
+    return 0
+
+
+def _ends(folded: list[str], end: int, options: tuple[tuple[str, ...], ...]) -> int:
+    for option in options:
+        if len(option) <= end and tuple(folded[end - len(option) : end]) == option:
+            return len(option)
+    return 0
+
+
+def _strip_greetings(folded: list[str], at: int) -> int:
+    while at < len(folded) and (size := _starts(folded, at, _ALL_GREETINGS)):
+        at += size
+    return at
+
+
+def greeting_language(text: str) -> str | None:
+    """The only language whose greeting opens the text ("hola", "привіт"), if one is."""
+    folded = [fold(w) for w in _WORD.findall(text)]
+    if not folded:
+        return None
+    found = {code for code, p in LANGUAGES.items() if _starts(folded, 0, p.greetings)}
+    return found.pop() if len(found) == 1 else None
+
+
+def is_greeting_only(text: str) -> bool:
+    folded = [fold(w) for w in _WORD.findall(_clean(text))]
+    return _strip_greetings(folded, 0) == len(folded)
+
+
+def _clean(text: str) -> str:
+    text = _PHONE.sub(" ", _URL.sub(" ", text))
+    return "".join(
+        ch if ch == "\n" or not unicodedata.category(ch).startswith(("S", "C")) else " "
+        for ch in text
+    )
+
+
+def _sentence_subject(sentence: str, p: Phrases) -> str | None:
+    matches = list(_WORD.finditer(sentence))
+    folded = [fold(m.group()) for m in matches]
+    start, end = 0, len(folded)
+    while True:
+        before = start
+        start = _strip_greetings(folded, start)
+        if start == before and (size := _starts(folded, start, p.lead_ins)):
+            start += size
+        if start == before:
+            break
+    if _starts(folded, start, p.skip) and start == _strip_greetings(folded, 0):
+        return None  # "my name is …", "I'm from Almaty": about the client, not the request
+    while start < end and folded[start] in p.drop_first:
+        start += 1
+    while end > start and (size := _ends(folded, end, p.tails)):
+        end -= size
+    if start >= end or all(w in p.empty or w.isdigit() for w in folded[start:end]):
+        return None
+    return sentence[matches[start].start() : matches[end - 1].end()]
+
+
+def _fit(phrase: str, p: Phrases, max_chars: int) -> str:
+    phrase = " ".join(phrase.split()).strip(_EDGE)
+    letters = [ch for ch in phrase if ch.isalpha()]
+    if len(letters) > 3 and all(ch.isupper() for ch in letters):
+        phrase = phrase.lower()  # SHOUTED TEXT
+    if len(phrase) <= max_chars:
+        return phrase
+    head = phrase[: max_chars + 1]
+    cut = max(head.rfind(","), head.rfind(" - "), head.rfind(" – "), head.rfind(" — "))
+    if cut >= max_chars // 2:
+        return phrase[:cut].strip(_EDGE)
+    words = head.split(" ")[:-1] if " " in head else [head[:max_chars]]
+    folded = [fold(w.strip(_EDGE)) for w in words]
+    cuts = [i for i, w in enumerate(folded) if w in p.breaks and len(" ".join(words[:i])) >= 12]
+    if cuts:
+        words = words[: cuts[-1]]
+    while len(words) > 1 and fold(words[-1].strip(_EDGE)) in p.dangling:
+        words.pop()
+    return " ".join(words).strip(_EDGE)
+
+
+def extract_subject(
+    text: str, message_type: str = "chat", language: str = "en", max_chars: int = MAX_CHARS
+) -> Subject:
+    p = phrases_for(language)
+    for sentence in _SENTENCE.split(_clean(text)):
+        found = _sentence_subject(sentence, p)
+        if found:
+            phrase = _fit(found, p, max_chars)
+            if phrase:
+                return Subject(phrase, EXCERPT)
+    media = p.media.get(message_type)
+    if media:
+        return Subject(media, MEDIA)
+    return Subject(p.neutral, NEUTRAL)

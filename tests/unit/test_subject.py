@@ -1,0 +1,194 @@
+"""The reply's {{2}} and language: the subject in the client's words, the client's language,
+the reply texts per language (`domain.subject`, `domain.language`, `domain.replies`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from session_reply.domain import replies as replies_module
+from session_reply.domain import subject as subject_module
+from session_reply.domain.language import DEFAULT, DETECTED, GREETING, KNOWN, detect_language
+from session_reply.domain.replies import SHIPPED, ReplyTexts, template_problem, texts_for
+from session_reply.domain.reply import render_reply
+from session_reply.domain.request import OTHER, summarise
+from session_reply.domain.subject import (
+    LANGUAGES,
+    MAX_CHARS,
+    extract_subject,
+    greeting_language,
+)
+
+NINE = ("en", "ru", "es", "pt", "de", "fr", "it", "tr", "uk")
+
+# -- the subject ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "subject"),
+    [
+        ("Hello! I'd like to know more about your CRM for a sales team", "en",
+         "CRM for a sales team"),
+        ("tell me more about your online booking widget for salons", "en",
+         "online booking widget for salons"),
+        ("Добрый день! Сколько стоит доставка дивана в Астану?", "ru", "доставка дивана в Астану"),
+        ("hola, ¿hacen envíos a Valencia?", "es", "envíos a Valencia"),
+        ("hi\nI want to ask\nabout the price of delivery to Almaty", "en",
+         "the price of delivery to Almaty"),
+        ("What do you charge for a root canal?", "en", "root canal"),
+        ("merhaba, İstanbul'a teslimat var mı?", "tr", "İstanbul'a teslimat"),
+        ("Добрий день! Скільки коштує доставка дивана до Києва?", "uk", "доставка дивана до Києва"),
+    ],
+)  # fmt: skip
+def test_subject_is_the_clients_own_phrase_when_a_lead_in_precedes_it(
+    text: str, language: str, subject: str
+) -> None:
+    assert extract_subject(text, "chat", language).phrase == subject
+
+
+@pytest.mark.parametrize("language", NINE)
+def test_subject_is_the_languages_neutral_phrase_when_the_text_is_a_greeting_or_emoji(
+    language: str,
+) -> None:
+    neutral = LANGUAGES[language].neutral
+    for text in ("hi!!", "👍", "", "привет 🙂", "hola"):
+        found = extract_subject(text, "chat", language)
+        assert (found.phrase, found.rule) == (neutral, "neutral")
+
+
+def test_subject_names_the_media_type_when_a_photo_has_no_caption() -> None:
+    assert extract_subject("", "image", "ru").phrase == "ваше фото"
+    assert extract_subject("", "sticker", "es").phrase == "tu solicitud"
+
+
+def test_subject_is_cut_at_a_word_boundary_without_ellipsis_when_the_phrase_is_long() -> None:
+    text = (
+        "I need a quote for a complete kitchen renovation including cabinets countertops "
+        "plumbing and electrical work"
+    )
+    phrase = extract_subject(text).phrase
+    assert len(phrase) <= MAX_CHARS
+    assert "…" not in phrase and "..." not in phrase
+    assert text.startswith("I need a " + phrase)  # whole words of the client's text
+    assert phrase.split()[-1] not in LANGUAGES["en"].dangling
+
+
+def test_subject_skips_a_self_introduction_when_the_question_follows() -> None:
+    text = "Hi, my name is John. How much is delivery of the sofa to Almaty?"
+    assert extract_subject(text).phrase == "delivery of the sofa to Almaty"
+
+
+def test_subject_is_lowered_when_the_client_shouts() -> None:
+    assert extract_subject("HOW MUCH IS DELIVERY TO ALMATY???").phrase == "delivery to almaty"
+
+
+def test_subject_has_no_phone_number_or_url_when_the_text_has_them() -> None:
+    phrase = extract_subject("call me +7 701 123 45 67 about the sofa https://x.example/a").phrase
+    assert "701" not in phrase and "http" not in phrase
+
+
+def test_phrase_file_has_every_language_with_neutral_and_media_phrases_when_loaded() -> None:
+    assert set(NINE) <= set(LANGUAGES)
+    for phrases in LANGUAGES.values():
+        assert phrases.neutral.strip() and phrases.lead_ins and phrases.greetings
+        assert {"image", "video", "document", "voice"} <= set(phrases.media)
+
+
+def test_phrase_file_is_refused_when_a_language_has_no_neutral_phrase() -> None:
+    raw = json.loads(Path(subject_module.__file__).with_name("subject.json").read_text("utf-8"))
+    raw["languages"]["en"]["neutral"] = ""
+    with pytest.raises(ValueError, match="neutral"):
+        subject_module.load(raw)
+
+
+def test_greeting_tells_the_language_when_only_one_language_uses_it() -> None:
+    assert greeting_language("hola!") == "es"
+    assert greeting_language("Привіт") == "uk"
+    assert greeting_language("ok") is None
+
+
+# -- the language --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Hello! I'd like to know more about your CRM for a sales team", "en"),
+        ("Добрый день! Сколько стоит доставка дивана в Астану?", "ru"),
+        ("Добрий день! Скільки коштує доставка дивана до Києва?", "uk"),
+        ("hola, ¿hacen envíos a Valencia?", "es"),
+        ("oi, vocês entregam em Campinas?", "pt"),
+        ("Hallo, was kostet ein Ölwechsel?", "de"),
+        ("bonjour, vous livrez à Lyon ?", "fr"),
+        ("ciao, quanto costa il cambio olio", "it"),
+        ("merhaba, yağ değişimi ne kadar", "tr"),
+    ],
+)
+def test_language_is_detected_when_the_text_is_a_sentence(text: str, language: str) -> None:
+    found = detect_language(text)
+    assert (found.code, found.source) == (language, DETECTED)
+
+
+def test_language_stays_the_chats_when_the_text_is_too_short_to_tell() -> None:
+    assert detect_language("ok", known="ru").code == "ru"
+    assert detect_language("👍", known="tr").source == KNOWN
+
+
+def test_language_is_the_default_when_nothing_tells_and_none_is_known() -> None:
+    found = detect_language("ok", default="de")
+    assert (found.code, found.source) == ("de", DEFAULT)
+
+
+def test_language_follows_a_greeting_when_the_text_is_a_greeting_alone() -> None:
+    summary = summarise("hola")
+    assert (summary.language.code, summary.language.source) == ("es", GREETING)
+    assert summary.subject.phrase == "tu solicitud"
+
+
+def test_language_is_one_of_the_configured_when_the_text_is_in_another() -> None:
+    assert detect_language("Dzień dobry, ile kosztuje dostawa?", languages=("en", "ru")).code in (
+        "en",
+        "ru",
+    )
+
+
+# -- the summary and the reply texts -------------------------------------------------------
+
+
+def test_summary_keeps_the_category_for_routing_when_the_subject_is_the_clients_words() -> None:
+    summary = summarise("Hi! How much is delivery to Almaty?")
+    fields = summary.fields()
+    assert (fields["topic"], fields["category"], fields["language"]) == (
+        "delivery to Almaty",
+        "delivery",
+        "en",
+    )
+
+
+def test_summary_category_is_other_when_no_topic_rule_matches() -> None:
+    assert summarise("tell me more about your CRM for a sales team").category_label == OTHER
+
+
+@pytest.mark.parametrize("language", NINE)
+def test_shipped_reply_keeps_the_subject_in_guillemets_when_rendered(language: str) -> None:
+    texts = SHIPPED[language]
+    body = render_reply(texts.reply, "Maria", "subject words", "Anna")
+    assert "«subject words»" in body
+    assert "Maria" in body and "Anna" in body and "{{" not in body
+
+
+def test_reply_text_is_refused_when_the_subject_is_not_in_guillemets() -> None:
+    assert template_problem("Hi {{1}}, about {{2}}: {{3}}") is not None
+    assert template_problem("Hi {{1}}, about «{{2}}»: {{3}}") is None
+    raw = json.loads(Path(replies_module.__file__).with_name("replies.json").read_text("utf-8"))
+    raw["languages"]["ru"]["reply"] = "{{1}} {{2}} {{3}}"
+    with pytest.raises(ValueError, match="ru"):
+        replies_module.load(raw)
+
+
+def test_default_languages_text_is_the_reply_template_when_the_client_writes_in_it() -> None:
+    default = ReplyTexts("Hi {{1}}, «{{2}}», {{3}}", "friend", "Team")
+    assert texts_for("en", default, "en") == default
+    assert texts_for("ru", default, "en") == SHIPPED["ru"]
+    assert texts_for("xx", default, "en") == default
