@@ -161,3 +161,46 @@ def test_failed_ack_without_error_text_is_still_applied_when_1msg_gives_no_reaso
     out = next(m for m in stack.lead()["messages"] if m["author"] == "auto")
     assert response["statusCode"] == 200
     assert (out["status"], out["reason"]) == ("failed", "provider_rejected")
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        "webhook/reaction.json",
+        "webhook/request_welcome.json",
+        "webhook/call_permission_reply.json",
+        "webhook/broadcast.json",
+    ],
+)
+def test_client_event_is_recorded_and_shown_but_never_answered_when_it_is_not_a_request(
+    stack: Stack, event: str
+) -> None:
+    # Given a new chat whose first event is not a request (a 👍, opening the chat, …)
+    response = stack.post_hook(load_event(event))
+    stack.drain()
+    # Then it is stored and told to the CRM, and nothing is sent
+    assert json.loads(response["body"])["outcomes"] == {"not_a_request": 1}
+    assert stack.sends() == []
+    events = stack.crm_events()
+    received = [e for e in events if e["detail-type"] == "InboundMessageReceived"]
+    assert len(received) == 1 and received[0]["detail"]["opened_request"] is False
+    assert not [e for e in events if e["detail-type"] == "LeadStatusChanged"]
+
+
+def test_reaction_on_the_reply_is_recorded_without_touching_the_request_when_it_comes(
+    stack: Stack,
+) -> None:
+    # Given a request answered by the auto-reply
+    stack.post_hook(hook_event("webhook/inbound.json"))
+    stack.drain()
+    opened = stack.lead()["lead"]
+    # When the client reacts 👍 to the reply
+    response = stack.post_hook(hook_event("webhook/reaction.json"))
+    stack.drain()
+    # Then the reaction is recorded, nobody is answered again, the window is not moved
+    assert json.loads(response["body"])["outcomes"] == {"not_a_request": 1}
+    assert len(stack.sends()) == 1
+    lead = stack.lead()
+    assert [m["body"] for m in lead["messages"] if m.get("type") == "reaction"] == ["👍"]
+    assert lead["lead"]["last_inbound_at"] == opened["last_inbound_at"]
+    assert lead["lead"]["window_expires_at"] == opened["window_expires_at"]

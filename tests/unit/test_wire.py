@@ -573,3 +573,32 @@ def test_parse_message_reads_seconds_when_time_is_given_in_milliseconds() -> Non
 def test_parse_status_reads_seconds_when_timestamp_is_in_milliseconds() -> None:
     report = parse_status({"id": "wamid.X", "status": "read", "timestamp": "1699999990123"})
     assert report.timestamp == 1_699_999_990
+
+
+@pytest.mark.parametrize(
+    ("overrides", "kind"),
+    [
+        ({"type": "reaction", "body": "👍"}, "reaction"),
+        ({"type": "request_welcome", "body": ""}, "request_welcome"),
+        (
+            {"type": "interactive", "interactive": {"type": "call_permission_reply"}},
+            "call_permission_reply",
+        ),
+        ({"type": None, "reaction": {"emoji": "👍", "message_id": "wamid.X"}}, "reaction"),
+    ],
+)
+def test_message_is_not_a_request_when_it_is_a_reaction_welcome_or_call_answer(
+    overrides: dict[str, object], kind: str
+) -> None:
+    message = parse_message(message_item(**overrides), NOW)
+    assert message.type == kind
+    assert message.is_request is False
+
+
+def test_message_is_not_a_request_when_it_comes_on_a_broadcast_id() -> None:
+    message = parse_message(message_item(chatId="status@broadcast"), NOW)
+    assert message.is_request is False
+
+
+def test_text_message_is_a_request_when_a_client_writes() -> None:
+    assert parse_message(message_item(), NOW).is_request is True

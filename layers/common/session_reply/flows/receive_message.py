@@ -23,7 +23,7 @@ from session_reply.domain.window import window_expires_at
 from session_reply.flows.context import Context
 from session_reply.flows.lifecycle import lead_status_event, mark_human_response
 from session_reply.flows.send_reply import settle_in_flight
-from session_reply.onemsg.wire import InboundMessage
+from session_reply.onemsg.wire import MEDIA_TYPES, InboundMessage
 from session_reply.queue import AUTO_REPLY, SendCommand
 from session_reply.store import (
     Update,
@@ -41,6 +41,7 @@ ECHO = "echo"
 MANAGER_MESSAGE = "manager_message"
 EXTERNAL_MESSAGE = "external_message"
 GROUP_MESSAGE = "group_message"
+NOT_A_REQUEST = "not_a_request"
 
 
 @dataclass(slots=True)
@@ -53,6 +54,8 @@ def receive_message(message: InboundMessage, ctx: Context | None = None) -> Rece
     ctx = ctx or Context.default()
     if message.from_me:
         return _own_message(message, ctx)
+    if not message.is_request:
+        return _not_a_request(message, ctx)
     if not message.is_private_chat:
         # Group chats are recorded for the CRM but never auto-answered.
         at = now()
@@ -66,10 +69,21 @@ def receive_message(message: InboundMessage, ctx: Context | None = None) -> Rece
     return _client_message(message, ctx)
 
 
+def _not_a_request(message: InboundMessage, ctx: Context) -> Received:
+    """A reaction, the client opening the chat, a call permission answer, a broadcast:
+    recorded and shown to the CRM; it opens no request, refreshes no window, gets no reply."""
+    item = _message_item(message, AUTHOR_CLIENT, "in", now())
+    if ctx.store.record_message(_pointer(message, "in", AUTHOR_CLIENT, False), item) is not None:
+        return Received(DUPLICATE)
+    return Received(
+        NOT_A_REQUEST, [Event("InboundMessageReceived", _inbound_detail(message, opened=False))]
+    )
+
+
 def _message_item(
     message: InboundMessage, author: str, direction: str, at: float
 ) -> dict[str, object]:
-    media = message.type not in ("chat", "text", "")
+    media = message.type in MEDIA_TYPES
     return {
         "PK": lead_pk(message.chat_id),
         "SK": inbound_sk(message.time, message.id),

@@ -23,6 +23,10 @@ _STATUS_ALIASES = {
 }
 _TRUE_STRINGS = {"1", "true", "yes"}
 MEDIA_TYPES = {"image", "document", "audio", "voice", "video", "ptt", "sticker", "location"}
+# Client events that are not a request: a reaction (👍 on any message), the client opening
+# the chat (`request_welcome`), the answer to a call permission request. Recorded, never
+# answered as a request.
+NOT_A_REQUEST_TYPES = frozenset({"reaction", "request_welcome", "call_permission_reply"})
 
 
 class MalformedHookError(ValueError):
@@ -52,6 +56,12 @@ class InboundMessage:
     @property
     def is_private_chat(self) -> bool:
         return self.chat_id.endswith("@c.us")
+
+    @property
+    def is_request(self) -> bool:
+        """A client's message that may open a request (not a reaction, a `request_welcome`,
+        a call permission answer, nor anything on a `@broadcast` id such as status posts)."""
+        return self.type not in NOT_A_REQUEST_TYPES and not self.chat_id.endswith("@broadcast")
 
     @property
     def text(self) -> str:
@@ -137,6 +147,21 @@ def normalise_status(value: object) -> str | None:
     return _STATUS_ALIASES.get(_as_str(value).strip().lower())
 
 
+def _message_type(item: dict[str, Any]) -> str:
+    """`type`, lower case (`chat` when absent). An `interactive` item names its own kind
+    (`{"type": "interactive", "interactive": {"type": "call_permission_reply"}}`), and a
+    Meta-style `reaction` object may come without a `type`."""
+    kind = _as_str(item.get("type")).strip().lower()
+    inner = item.get("interactive")
+    if kind == "interactive" and isinstance(inner, dict):
+        sub = _as_str(inner.get("type")).strip().lower()
+        if sub in NOT_A_REQUEST_TYPES:
+            return sub
+    if not kind and isinstance(item.get("reaction"), dict):
+        return "reaction"
+    return kind or "chat"
+
+
 def parse_message(item: Any, now: int) -> InboundMessage:
     if not isinstance(item, dict):
         raise ValueError("message item is not an object")
@@ -150,7 +175,7 @@ def parse_message(item: Any, now: int) -> InboundMessage:
     return InboundMessage(
         id=message_id,
         chat_id=chat_id,
-        type=_as_str(item.get("type")).strip().lower() or "chat",
+        type=_message_type(item),
         body=_as_str(item.get("body")),
         caption=_as_str(item.get("caption")),
         sender_name=_as_str(item.get("senderName") or item.get("chatName")).strip(),
