@@ -58,8 +58,9 @@ sam-local: $(VENV)/.synced $(SAM_VENV)/.synced ## Every events/ file through rea
 test: setup lint validate ## Set everything up, lint, validate the template, run the tests
 	$(BIN)/python -m pytest
 
-topics: $(VENV)/.synced ## Topic rules on the labelled requests: precision, recall, accuracy
+topics: $(VENV)/.synced ## Labelled requests: categories (precision, recall), subject and language accuracy
 	PYTHONPATH=layers/common $(BIN)/python scripts/topic_accuracy.py --min-accuracy 0.9
+	PYTHONPATH=layers/common $(BIN)/python scripts/subject_accuracy.py --min-subject 0.9 --min-language 0.97
 
 unit: $(VENV)/.synced ## Unit tests only (fast)
 	$(BIN)/python -m pytest tests/unit

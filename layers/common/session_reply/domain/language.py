@@ -6,9 +6,13 @@ wheel, arm64 included). Only the configured languages count: the model's best of
 The model is loaded on first use (about 25 ms), so only the function that renders replies
 pays for it, and only once per container.
 
+The model's scores get `HINT_BONUS` for each language whose own greeting or lead-in opens a
+sentence (phrases only that language lists in `subject.json`: "bom dia", "можна", "was
+kostet"): short texts are where the model errs, and where such phrases are.
+
 A text too short to tell (under `MIN_LETTERS` letters: "ok", "👍", a name) or one the model is
-unsure of keeps the chat's known language; with none known, a greeting that only one
-configured language uses decides ("hola", "привіт"), else the default.
+unsure of keeps the chat's known language; with none known, a greeting or lead-in that only
+one configured language uses decides ("hola", "привіт"), else the default.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ SUPPORTED = ("en", "ru", "es", "pt", "de", "fr", "it", "tr", "uk")
 MIN_LETTERS = 4
 # Below this share of the configured languages' probability, a known language is kept.
 MIN_CONFIDENCE = 0.5
+HINT_BONUS = 1.0
 _TOP_K = 40  # the model's best labels considered; a configured language is nearly always in
 
 DETECTED, KNOWN, GREETING, DEFAULT = "detected", "known", "greeting", "default"
@@ -77,19 +82,25 @@ def detect_language(
     known: str | None = None,
     default: str = "en",
     languages: Sequence[str] = SUPPORTED,
-    greeting_language: str | None = None,
+    hints: Collection[str] = (),
 ) -> Language:
     """The language of `text` among `languages`, by the precedence in the module docstring.
-    `greeting_language`: the one language whose greetings the text opened with, if any."""
+    `hints`: the languages whose own phrases open the text's sentences."""
     known = known if known in languages else None
     if letters(_NOT_LETTERS.sub("", _URL.sub(" ", text))) >= MIN_LETTERS:
-        ranked = sorted(scores(text, languages).items(), key=lambda kv: -kv[1])
+        found = scores(text, languages)
+        for code in hints:
+            if code in found:
+                found[code] += HINT_BONUS
+        total = sum(found.values())
+        ranked = sorted(((c, p / total) for c, p in found.items()), key=lambda kv: -kv[1])
         if ranked:
             code, confidence = ranked[0]
             if known is None or code == known or confidence >= MIN_CONFIDENCE:
                 return Language(code, DETECTED, round(confidence, 3))
     if known is not None:
         return Language(known, KNOWN, 0.0)
-    if greeting_language in languages:
-        return Language(str(greeting_language), GREETING, 0.0)
+    only = [code for code in hints if code in languages]
+    if len(only) == 1:
+        return Language(only[0], GREETING, 0.0)
     return Language(default if default in languages else languages[0], DEFAULT, 0.0)

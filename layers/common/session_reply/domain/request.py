@@ -10,8 +10,8 @@ from session_reply.domain.language import DEFAULT, SUPPORTED, Language, detect_l
 from session_reply.domain.subject import (
     Subject,
     extract_subject,
-    greeting_language,
     is_greeting_only,
+    opening_languages,
 )
 from session_reply.domain.topic import Topic, extract_topic
 
@@ -54,7 +54,6 @@ def summarise(
     """`detect=False` skips the language model (the webhook's provisional summary): the
     known language, else the default."""
     allowed = tuple(languages or SUPPORTED)
-    greeting = greeting_language(text)
     if not detect:
         code = known_language if known_language in allowed else default_language
         language = Language(str(code), DEFAULT, 0.0)
@@ -64,7 +63,7 @@ def summarise(
             known_language,
             default_language,
             allowed,
-            greeting,
+            opening_languages(text),
         )
     return RequestSummary(
         extract_subject(text, message_type, language.code),

@@ -5,12 +5,13 @@ lead-ins ("I'd like to know more about", "сколько стоит"), words dro
 tails ("please"), words that name nothing alone ("it cost"), sentences about the client
 ("my name is") and words a cut phrase must not end on. The rules (rules mode):
 
-1. The text (a burst is joined) is split into sentences at line breaks and . ! ? ;
-   URLs, e-mails, phone numbers and emoji are dropped.
+1. The text (a burst is joined) is split into sentences at line breaks and . ! ? ; (not after
+   an abbreviation: "Dr. Müller"). URLs, e-mails, phone numbers and emoji are dropped.
 2. In each sentence, greetings (of any language) and the language's lead-ins are dropped from
    the start, again and again, then the words of `drop_first`; tails are dropped from the end.
 3. The first sentence left with a word that names something is the subject: its own words,
-   as written (an all-capitals text is lowered).
+   as written (an all-capitals text is lowered), up to a comma when two words or more and
+   10 characters come before it ("вернуть куртку, не подошел размер").
 4. Longer than `max_chars` (40): cut at the last comma or dash that keeps half of it, else
    before the last conjunction ("and") that keeps 12 characters, else at the last word that
    fits; never after a dangling word ("for", "в"), never with an ellipsis.
@@ -31,7 +32,7 @@ from typing import Any
 EXCERPT, MEDIA, NEUTRAL = "excerpt", "media", "neutral"
 
 _WORD = re.compile(r"[^\W_]+(?:['’`´-][^\W_]+)*")
-_SENTENCE = re.compile(r"[\n.!?;¿¡…]+")
+_SENTENCE = re.compile(r"([\n.!?;¿¡…]+)")
 _URL = re.compile(r"(https?://|www\.)\S+|\S+@\S+\.\S+", re.IGNORECASE)
 _PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 _APOSTROPHE = re.compile(r"['’`´]")
@@ -75,7 +76,7 @@ def _words(value: Any, where: str) -> frozenset[str]:
     return frozenset(" ".join(k) for k in _phrases(value, where))
 
 
-def load(raw: Mapping[str, Any]) -> tuple[int, dict[str, Phrases]]:
+def load(raw: Mapping[str, Any]) -> tuple[int, frozenset[str], dict[str, Phrases]]:
     languages: dict[str, Phrases] = {}
     for code, entry in dict(raw["languages"]).items():
         where = f"languages.{code}"
@@ -97,15 +98,31 @@ def load(raw: Mapping[str, Any]) -> tuple[int, dict[str, Phrases]]:
     max_chars = int(raw.get("max_chars", 40))
     if max_chars < 10:
         raise ValueError("subject.json: max_chars must be at least 10")
-    return max_chars, languages
+    return max_chars, _words(raw.get("abbreviations", []), "abbreviations"), languages
 
 
-MAX_CHARS, LANGUAGES = load(
+MAX_CHARS, _ABBREVIATIONS, LANGUAGES = load(
     json.loads(Path(__file__).with_name("subject.json").read_text(encoding="utf-8"))
 )
 _ALL_GREETINGS = tuple(
     sorted({g for p in LANGUAGES.values() for g in p.greetings}, key=lambda k: -len(k))
 )
+_ALL_OPENERS = tuple(
+    sorted({g for p in LANGUAGES.values() for g in p.greetings + p.lead_ins}, key=lambda k: -len(k))
+)
+
+
+def _owners() -> dict[tuple[str, ...], str]:
+    """Greetings and lead-ins that only one language lists: "bom dia", "можна", "was kostet"."""
+    seen: dict[tuple[str, ...], set[str]] = {}
+    for code, p in LANGUAGES.items():
+        for phrase in p.greetings + p.lead_ins:
+            seen.setdefault(phrase, set()).add(code)
+    return {phrase: codes.pop() for phrase, codes in seen.items() if len(codes) == 1}
+
+
+_OWNED = _owners()
+_OWNED_KEYS = tuple(sorted(_OWNED, key=lambda k: -len(k)))
 
 
 def phrases_for(language: str) -> Phrases:
@@ -153,9 +170,41 @@ def greeting_language(text: str) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+def opening_languages(text: str) -> frozenset[str]:
+    """Languages whose own greetings or lead-ins (listed by no other language) open a
+    sentence of the text: "Bom dia! quanto custa" says Portuguese, "was kostet" German."""
+    found: set[str] = set()
+    for sentence in _sentences(text):
+        folded = [fold(w) for w in _WORD.findall(sentence)]
+        at = 0
+        while at < len(folded):
+            if size := _starts(folded, at, _OWNED_KEYS):
+                found.add(_OWNED[tuple(folded[at : at + size])])
+            elif not (size := _starts(folded, at, _ALL_OPENERS)):
+                break
+            at += size
+    return frozenset(found)
+
+
 def is_greeting_only(text: str) -> bool:
     folded = [fold(w) for w in _WORD.findall(_clean(text))]
     return _strip_greetings(folded, 0) == len(folded)
+
+
+def _sentences(text: str) -> list[str]:
+    """At line breaks and . ! ? ; but not at the full stop of an abbreviation ("Dr. Müller")."""
+    parts = _SENTENCE.split(_clean(text))
+    sentences, current = [], ""
+    for at in range(0, len(parts), 2):
+        current += parts[at]
+        stop = parts[at + 1] if at + 1 < len(parts) else ""
+        words = _WORD.findall(parts[at])
+        if stop == "." and words and fold(words[-1]) in _ABBREVIATIONS:
+            current += stop
+            continue
+        sentences.append(current)
+        current = ""
+    return [*sentences, current] if current else sentences
 
 
 def _clean(text: str) -> str:
@@ -185,7 +234,11 @@ def _sentence_subject(sentence: str, p: Phrases) -> str | None:
         end -= size
     if start >= end or all(w in p.empty or w.isdigit() for w in folded[start:end]):
         return None
-    return sentence[matches[start].start() : matches[end - 1].end()]
+    phrase = sentence[matches[start].start() : matches[end - 1].end()]
+    head = phrase.split(",", 1)[0]
+    if head != phrase and len(head.split()) >= 2 and len(head) >= 10:
+        return head  # "вернуть куртку, не подошел размер": the clause after is the why
+    return phrase
 
 
 def _fit(phrase: str, p: Phrases, max_chars: int) -> str:
@@ -213,7 +266,7 @@ def extract_subject(
     text: str, message_type: str = "chat", language: str = "en", max_chars: int = MAX_CHARS
 ) -> Subject:
     p = phrases_for(language)
-    for sentence in _SENTENCE.split(_clean(text)):
+    for sentence in _sentences(text):
         found = _sentence_subject(sentence, p)
         if found:
             phrase = _fit(found, p, max_chars)
