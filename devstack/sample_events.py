@@ -93,6 +93,26 @@ STORY: tuple[Step, ...] = (
     _hook("inbound_media", "same request", **{"body.outcomes": {"follow_up": 1}}),
     _hook("inbound_string_time", "same request", **{"body.outcomes": {"follow_up": 1}}),
     _hook(
+        "reaction",
+        "a 👍 on our reply: recorded, not a request",
+        **{"body.outcomes": {"not_a_request": 1}},
+    ),
+    _hook(
+        "request_welcome",
+        "a new client opens the chat: recorded, not answered",
+        **{"body.outcomes": {"not_a_request": 1}},
+    ),
+    _hook(
+        "call_permission_reply",
+        "the client allows calls: recorded, not a request",
+        **{"body.outcomes": {"not_a_request": 1}},
+    ),
+    _hook(
+        "broadcast",
+        "a status post: recorded, never answered",
+        **{"body.outcomes": {"not_a_request": 1}},
+    ),
+    _hook(
         "manager_typed_in_app",
         "the first human response",
         **{"body.outcomes": {"manager_message": 1}},
@@ -110,7 +130,13 @@ STORY: tuple[Step, ...] = (
     Step(
         LEAD_API,
         "manager_api/get_lead.json",
-        {"statusCode": 200, "body.lead.phone": "77011234567", "body.lead.topic": "delivery"},
+        {
+            "statusCode": 200,
+            "body.lead.phone": "77011234567",
+            "body.lead.topic": "delivery to Almaty",
+            "body.lead.category": "delivery",
+            "body.lead.language": "en",
+        },
         note="the CRM reads",
     ),
     Step(LEAD_API, "manager_api/post_message.json", {"statusCode": 202}, note="queued"),
