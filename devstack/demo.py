@@ -27,6 +27,10 @@ CHAT_ID = "77011234567@c.us"
 CLIENT_NAME = "Maria"
 CLIENT_BURST = ("Hi!", "How much is delivery to Almaty?")
 MANAGER_TEXT = "Maria, delivery to Almaty is 2500 KZT, 2 days. Shall I book it?"
+# A second client, writing in Russian: answered in Russian, with the subject in her words.
+SECOND_CHAT_ID = "77017654321@c.us"
+SECOND_NAME = "Айгуль"
+SECOND_BURST = ("Добрый день!", "Сколько стоит доставка углового дивана в Астану?")
 STEP_SECONDS = 20.0
 POLL_SECONDS = 0.1
 STATUS_ORDER = ("queued", "sent", "delivered", "read")
@@ -79,8 +83,8 @@ class Demo:
         self.timeline = Timeline()
 
     # -- the lead API ---------------------------------------------------------------------
-    def lead(self) -> dict[str, Any] | None:
-        response = self.http.get(f"/leads/{CHAT_ID}")
+    def lead(self, chat_id: str = CHAT_ID) -> dict[str, Any] | None:
+        response = self.http.get(f"/leads/{chat_id}")
         if response.status_code != 200:
             return None
         data = response.json()
@@ -115,43 +119,20 @@ class Demo:
 
     # -- the story ------------------------------------------------------------------------
     def run(self) -> None:
-        s = self.stack.settings
         # A burst, as clients write: a greeting, then the real question a moment later.
         # One request, one reply, and the topic comes from the question.
         self.timeline.reset()
-        for offset, text in enumerate(CLIENT_BURST):
-            if offset:
-                time.sleep(0.6)
-            print(f"{'' if offset else chr(10)}Client {CLIENT_NAME} writes: {text!r}", flush=True)
-            hook = {
-                "instanceId": s.channel_id,
-                "messages": [
-                    {
-                        "id": f"wamid.demo{secrets.token_hex(8)}",
-                        "body": text,
-                        "type": "chat",
-                        "senderName": CLIENT_NAME,
-                        "chatName": CLIENT_NAME,
-                        "chatId": CHAT_ID,
-                        "author": CHAT_ID,
-                        "fromMe": False,
-                        "self": 0,
-                        "time": int(time.time()),
-                    }
-                ],
-            }
-            response = self.http.post(self.stack.webhook_path, json=hook)
-            self.timeline.say(f"webhook answered {response.status_code}")
-            if response.status_code != 200:
-                raise StepFailed(f"the webhook answered {response.status_code}: {response.text}")
-        print(flush=True)
+        self.post_burst(CHAT_ID, CLIENT_NAME, CLIENT_BURST)
 
         data = wait_for("the lead appearing on GET /leads/{chatId}", self._lead_with_manager)
         lead = data["lead"]
         self.timeline.say(
             f"lead {lead.get('chat_id')}: name {lead.get('name')!r}, status {lead.get('status')}"
         )
-        self.timeline.say(f"topic {lead.get('topic')!r}, manager {lead.get('manager')!r}")
+        self.timeline.say(
+            f"subject {lead.get('topic')!r} (category {lead.get('category')!r}), "
+            f"language {lead.get('language')!r}, manager {lead.get('manager')!r}"
+        )
 
         sent = wait_for(
             "the auto-reply reaching 1MSG sendMessage",
@@ -173,7 +154,54 @@ class Demo:
 
         print(f"\nManager {lead.get('manager')} continues the dialog\n", flush=True)
         self.manager_reply(len(self.stack.sent()))
+        self.second_client()
         self.crm()
+
+    def post_burst(self, chat_id: str, name: str, texts: tuple[str, ...]) -> None:
+        """The client's messages, POSTed as 1MSG posts them, a moment apart."""
+        for offset, text in enumerate(texts):
+            if offset:
+                time.sleep(0.6)
+            print(f"{'' if offset else chr(10)}Client {name} writes: {text!r}", flush=True)
+            hook = {
+                "instanceId": self.stack.settings.channel_id,
+                "messages": [
+                    {
+                        "id": f"wamid.demo{secrets.token_hex(8)}",
+                        "body": text,
+                        "type": "chat",
+                        "senderName": name,
+                        "chatName": name,
+                        "chatId": chat_id,
+                        "author": chat_id,
+                        "fromMe": False,
+                        "self": 0,
+                        "time": int(time.time()),
+                    }
+                ],
+            }
+            response = self.http.post(self.stack.webhook_path, json=hook)
+            self.timeline.say(f"webhook answered {response.status_code}")
+            if response.status_code != 200:
+                raise StepFailed(f"the webhook answered {response.status_code}: {response.text}")
+        print(flush=True)
+
+    def second_client(self) -> None:
+        """Another client, in another language: the reply speaks it and names her subject."""
+        self.timeline.reset()
+        self.post_burst(SECOND_CHAT_ID, SECOND_NAME, SECOND_BURST)
+        sent = wait_for(
+            "the second client's auto-reply reaching 1MSG sendMessage",
+            lambda: self.sent_to_1msg(lambda x: x.get("chatId") == SECOND_CHAT_ID),
+        )
+        lead = (self.lead(SECOND_CHAT_ID) or {}).get("lead") or {}
+        self.timeline.say(
+            f"subject {lead.get('topic')!r} (category {lead.get('category')!r}), "
+            f"language {lead.get('language')!r}; 1MSG {sent.get('method')} got:\n"
+            f"{'':12}{sent.get('body') or sent.get('template')!r}"
+        )
+        if lead.get("language") != "ru" or f"«{lead.get('topic')}»" not in str(sent.get("body")):
+            raise StepFailed("the second client was not answered in Russian with her subject")
 
     def _lead_with_manager(self) -> dict[str, Any] | None:
         data = self.lead()
@@ -294,5 +322,8 @@ def main() -> int:
                 return 1
     except KeyboardInterrupt:
         return 130
-    print("\nDemo finished: the request was answered once, in the session, and the CRM knows.")
+    print(
+        "\nDemo finished: each request was answered once, in the session, in the client's "
+        "language with the subject of the request, and the CRM knows."
+    )
     return 0
