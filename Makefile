@@ -20,7 +20,7 @@ OPS := PYTHONPATH=layers/common:. $(BIN)/python -m
 .DEFAULT_GOAL := help
 
 .PHONY: help setup demo run faults invoke sam-local test topics unit lint validate lint-template bench clean \
-	deploy bootstrap-secrets connect-1msg managers
+	deploy bootstrap-secrets connect-1msg managers catalogue
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -99,6 +99,9 @@ connect-1msg: $(VENV)/.synced ## Register the stack's webhook with 1MSG and turn
 
 managers: $(VENV)/.synced ## The manager roster: make managers ARGS="list" (add/set/disable/enable)
 	$(OPS) ops.managers --env $(ENV) $(ARGS)
+
+catalogue: $(VENV)/.synced ## Catalogue and hours: make catalogue ARGS="list" (add/set/remove/import FILE/hours)
+	$(OPS) ops.catalogue --env $(ENV) $(ARGS)
 
 clean: ## Remove the virtualenvs and caches
 	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -79,6 +79,20 @@ def parse_topics(value: str, *, allow_unknown: bool, known: set[str] | None = No
     return topics
 
 
+def parse_languages(value: str) -> list[str]:
+    """``"en, RU"`` -> ``["en", "ru"]``; ``any`` or empty -> ``[]`` (not said)."""
+    codes: list[str] = []
+    for raw in value.split(","):
+        code = raw.strip().lower()
+        if not code or code == ANY_TOPIC:
+            continue
+        if not re.fullmatch(r"[a-z]{2}", code):
+            raise OpsError(f"language {raw.strip()!r}: an ISO 639-1 code such as en, ru, es")
+        if code not in codes:
+            codes.append(code)
+    return codes
+
+
 def capacity(value: str) -> int:
     try:
         number = int(value)
@@ -143,14 +157,15 @@ def describe(item: Item) -> str:
     cap = int(item.get("capacity") or 0)
     limit = f"capacity {cap}" if cap else "no capacity limit"
     state = "active" if item.get("active", True) else "disabled"
+    languages = ", ".join(item.get("languages") or []) or "any language"
     return (
-        f"{item.get('id')} ({item.get('name')}): {state}, topics {topics}, {limit}, "
-        f"load {int(item.get('load') or 0)}"
+        f"{item.get('id')} ({item.get('name')}): {state}, topics {topics}, {languages}, "
+        f"{limit}, load {int(item.get('load') or 0)}"
     )
 
 
 def table_lines(items: list[Item]) -> list[str]:
-    header = ("ID", "NAME", "ACTIVE", "CAPACITY", "LOAD", "TOPICS")
+    header = ("ID", "NAME", "ACTIVE", "CAPACITY", "LOAD", "LANGUAGES", "TOPICS")
     rows = [
         (
             str(m.get("id")),
@@ -158,6 +173,7 @@ def table_lines(items: list[Item]) -> list[str]:
             "yes" if m.get("active", True) else "no",
             str(int(m.get("capacity") or 0) or "-"),
             str(int(m.get("load") or 0)),
+            ",".join(m.get("languages") or []) or "-",
             ", ".join(m.get("topics") or []) or ANY_TOPIC,
         )
         for m in items
@@ -187,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--id", help="a stable id (default: from the name, e.g. anna-petrova)")
     add.add_argument("--topics", default="", help="comma-separated topics; none/any = any topic")
     add.add_argument("--capacity", type=capacity, default=0, help="0 = no limit (default)")
+    add.add_argument("--languages", default="", help="comma-separated ISO 639-1 codes, e.g. en,ru")
     add.add_argument("--inactive", action="store_true", help="add it disabled")
     add.add_argument("--allow-unknown-topics", action="store_true")
 
@@ -195,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     change.add_argument("--name")
     change.add_argument("--topics", help="comma-separated topics; 'any' = any topic")
     change.add_argument("--capacity", type=capacity)
+    change.add_argument("--languages", help="comma-separated ISO 639-1 codes; 'any' = not said")
     change.add_argument("--allow-unknown-topics", action="store_true")
 
     for verb, text in (("disable", "no new leads"), ("enable", "takes new leads again")):
@@ -236,6 +254,8 @@ def execute(args: argparse.Namespace, roster: Roster, out: Callable[[str], None]
         item = roster.add(
             args.name, ident=args.id, topics=topics, cap=args.capacity, active=not args.inactive
         )
+        if args.languages:
+            item = roster.update(str(item["id"]), {"languages": parse_languages(args.languages)})
         show(item, "added")
         if first and not args.json:
             out(
@@ -253,8 +273,10 @@ def execute(args: argparse.Namespace, roster: Roster, out: Callable[[str], None]
             changes["topics"] = parse_topics(args.topics, allow_unknown=args.allow_unknown_topics)
         if args.capacity is not None:
             changes["capacity"] = args.capacity
+        if args.languages is not None:
+            changes["languages"] = parse_languages(args.languages)
         if not changes:
-            raise OpsError("nothing to set: give --name, --topics or --capacity")
+            raise OpsError("nothing to set: give --name, --topics, --capacity or --languages")
         show(roster.update(args.id, changes), "updated")
         return 0
     active = args.command == "enable"

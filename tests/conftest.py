@@ -108,9 +108,11 @@ def reset_caches() -> None:
     bus._events_client.cache_clear()
     parameters.clear_caches()
     from session_reply.domain.phone import phone_problem
+    from session_reply.flows import business
     from session_reply.flows.assign_manager import forget_roster
 
     forget_roster()
+    business.forget()
     phone_problem.cache_clear()
 
 

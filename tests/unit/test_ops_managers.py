@@ -156,9 +156,11 @@ def test_roster_listed_as_a_table_and_as_json(
     code, output = cli(table, capsys, "list")
     assert code == 0
     lines = output.splitlines()
-    assert lines[0].split() == ["ID", "NAME", "ACTIVE", "CAPACITY", "LOAD", "TOPICS"]
-    assert lines[1].split() == ["anna-petrova", "Anna", "Petrova", "no", "4", "0", "any"]
-    assert lines[2].split() == ["boris-ivanov", "Boris", "Ivanov", "yes", "-", "0", "prices"]
+    assert lines[0].split() == ["ID", "NAME", "ACTIVE", "CAPACITY", "LOAD", "LANGUAGES", "TOPICS"]
+    assert lines[1].split() == ["anna-petrova", "Anna", "Petrova", "no", "4", "0", "-", "any"]
+    assert lines[2].split() == [
+        "boris-ivanov", "Boris", "Ivanov", "yes", "-", "0", "-", "prices"
+    ]  # fmt: skip
     code, output = cli(table, capsys, "--json", "list")
     assert [m["id"] for m in json.loads(output)] == ["anna-petrova", "boris-ivanov"]
 

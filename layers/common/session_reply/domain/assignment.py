@@ -1,7 +1,9 @@
 """Which manager reviews a request.
 
-Topic -> team: the active managers whose `topics` list the request's topic; when none
-does, the generalists (no topics); when there are none either, every active manager.
+Request -> team: the managers of the catalogue entry it matched, if any is active; else the
+active managers whose `topics` list the request's category; when none does, the
+generalists (no topics); when there are none either, every active manager. Within the team,
+those who list the client's language, when some do and some do not.
 Within the team, round robin over those under their capacity (an atomic counter gives the
 turn). A returning lead keeps its manager while that manager is active. When nobody is
 available the lead is `unassigned` and the reply names the fallback (e.g. "our team").
@@ -28,6 +30,7 @@ class Manager:
     capacity: int = 0  # leads waiting for this manager's first reply; 0 = no limit
     load: int = 0
     in_table: bool = True  # False: from the Managers parameter, no capacity bookkeeping
+    languages: tuple[str, ...] = ()  # ISO 639-1 codes they answer in; none = not said
 
     @property
     def available(self) -> bool:
@@ -42,6 +45,7 @@ class Manager:
             active=bool(item.get("active", True)),
             capacity=int(item.get("capacity") or 0),
             load=int(item.get("load") or 0),
+            languages=tuple(str(c) for c in item.get("languages") or ()),
         )
 
 
@@ -54,9 +58,26 @@ def from_names(names: Iterable[str]) -> list[Manager]:
     return [Manager(id=manager_id(n), name=n, in_table=False) for n in names if n.strip()]
 
 
-def team_for(topic: str, managers: Sequence[Manager]) -> tuple[str, list[Manager]]:
-    """(team key, members) for a topic; members sorted by id so turns are stable."""
-    active = [m for m in managers if m.active]
+def team_for(
+    topic: str,
+    managers: Sequence[Manager],
+    language: str | None = None,
+    team_ids: Sequence[str] = (),
+) -> tuple[str, list[Manager]]:
+    """(team key, members) for a request; members sorted by id so turns are stable. A
+    catalogue entry's team comes first; within the team, those who speak the client's
+    language, when any does."""
+    key, team = _team(topic, [m for m in managers if m.active], team_ids)
+    speakers = [m for m in team if language and language in m.languages]
+    if speakers and len(speakers) < len(team):
+        return f"{key}:{language}", speakers
+    return key, team
+
+
+def _team(topic: str, active: list[Manager], team_ids: Sequence[str]) -> tuple[str, list[Manager]]:
+    named = [m for m in active if m.id in team_ids]
+    if named:
+        return f"entry:{','.join(sorted(m.id for m in named))}", sorted(named, key=lambda m: m.id)
     specialists = [m for m in active if topic in m.topics]
     if specialists:
         return f"topic:{topic}", sorted(specialists, key=lambda m: m.id)

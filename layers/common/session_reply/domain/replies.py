@@ -1,21 +1,26 @@
-"""The auto-reply's text per language: data in `replies.json`, the default language's text
-replaceable by the `ReplyTemplate` parameter. Every text is checked when loaded: the three
-placeholders, {{2}} inside « », and room for the values within 1MSG's 4096 characters."""
+"""The auto-reply's text per language: data in `replies.json`, the default language's reply
+replaceable by the `ReplyTemplate` parameter. Every text is checked when loaded: its
+placeholders, {{2}} inside « », and room for the values within 1MSG's 4096 characters. The
+out-of-hours reply also says when the team is back ({{4}}), in the language's own words."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from session_reply.domain.reply import MAX_BODY_CHARS
 
 _PLACEHOLDER = re.compile(r"\{\{(\d+)\}\}")
-# The longest values a reply can hold: a name (60), a subject (40), a manager's name (120).
-_LONGEST_VALUES = 60 + 40 + 120
+# The longest values a reply can hold: a name (60), a subject (40), a manager's name (120),
+# when the team is back (60).
+_LONGEST_VALUES = 60 + 40 + 120 + 60
+REPLY_PLACEHOLDERS = ("1", "2", "3")
+OUT_OF_HOURS_PLACEHOLDERS = ("1", "2", "3", "4")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,30 +28,57 @@ class ReplyTexts:
     reply: str
     client: str  # {{1}} when the profile has no usable name
     team: str  # {{3}} when no manager is free
+    out_of_hours: str = ""  # the reply while closed; {{4}} = when the team is back
+    days: tuple[str, ...] = ()  # Monday first
+    today: str = ""
+    tomorrow: str = ""
+    when: str = "{day} {time}"
 
 
-def template_problem(text: str) -> str | None:
+def template_problem(text: str, placeholders: tuple[str, ...] = REPLY_PLACEHOLDERS) -> str | None:
     """Why a reply text cannot be used, or None."""
     found = _PLACEHOLDER.findall(text)
-    if sorted(set(found)) != ["1", "2", "3"] or len(found) != 3:
-        return "needs {{1}}, {{2}} and {{3}}, each once"
+    if sorted(found) != sorted(placeholders):
+        return f"needs {', '.join('{{' + p + '}}' for p in placeholders)}, each once"
     if "«{{2}}»" not in text:
         return "needs «{{2}}» (the subject inside « »)"
-    if len(text) - 18 + _LONGEST_VALUES > MAX_BODY_CHARS:
+    if len(text) - 6 * len(found) + _LONGEST_VALUES > MAX_BODY_CHARS:
         return f"too long: over {MAX_BODY_CHARS} characters when rendered"
     return None
 
 
+def _entry(code: str, entry: Mapping[str, Any]) -> ReplyTexts:
+    values = {k: entry.get(k) for k in ("reply", "client", "team")}
+    if not all(isinstance(v, str) and v.strip() for v in values.values()):
+        raise ValueError(f"replies.json: {code} needs reply, client and team texts")
+    problem = template_problem(str(values["reply"]))
+    if problem:
+        raise ValueError(f"replies.json: {code}: the reply {problem}")
+    texts = ReplyTexts(str(values["reply"]), str(values["client"]), str(values["team"]))
+    if "out_of_hours" not in entry:
+        return texts
+    ooh = str(entry["out_of_hours"])
+    problem = template_problem(ooh, OUT_OF_HOURS_PLACEHOLDERS)
+    if problem:
+        raise ValueError(f"replies.json: {code}: out_of_hours {problem}")
+    days = entry.get("days")
+    if not isinstance(days, list) or len(days) != 7 or not all(isinstance(d, str) for d in days):
+        raise ValueError(f"replies.json: {code}: days must name the 7 days, Monday first")
+    when = str(entry.get("when") or "{day} {time}")
+    if "{day}" not in when or "{time}" not in when:
+        raise ValueError(f"replies.json: {code}: when needs {{day}} and {{time}}")
+    return replace(
+        texts,
+        out_of_hours=ooh,
+        days=tuple(days),
+        today=str(entry.get("today") or days[0]),
+        tomorrow=str(entry.get("tomorrow") or days[1]),
+        when=when,
+    )
+
+
 def load(raw: Mapping[str, Any]) -> dict[str, ReplyTexts]:
-    texts: dict[str, ReplyTexts] = {}
-    for code, entry in dict(raw["languages"]).items():
-        values = {k: entry.get(k) for k in ("reply", "client", "team")}
-        if not all(isinstance(v, str) and v.strip() for v in values.values()):
-            raise ValueError(f"replies.json: {code} needs reply, client and team texts")
-        problem = template_problem(str(values["reply"]))
-        if problem:
-            raise ValueError(f"replies.json: {code}: the reply {problem}")
-        texts[str(code)] = ReplyTexts(**{k: str(v) for k, v in values.items()})
+    texts = {str(code): _entry(str(code), e) for code, e in dict(raw["languages"]).items()}
     if "en" not in texts:
         raise ValueError("replies.json: English (en) is the last resort and must be there")
     return texts
@@ -56,9 +88,19 @@ SHIPPED = load(json.loads(Path(__file__).with_name("replies.json").read_text(enc
 
 
 def texts_for(language: str, default: ReplyTexts, default_language: str) -> ReplyTexts:
-    """The language's texts; the default language's are the settings' (`ReplyTemplate` and
-    the fallback names), and so are those of a language with no texts of its own."""
+    """The language's texts; the default language's reply and names are the settings'
+    (`ReplyTemplate` and the fallback names), and so are those of a language with none."""
     shipped = SHIPPED.get(language)
     if shipped is None or language == default_language:
-        return default
+        base = SHIPPED.get(default_language) or SHIPPED["en"]
+        return replace(base, reply=default.reply, client=default.client, team=default.team)
     return shipped
+
+
+def when_back(opens: datetime, now: datetime, texts: ReplyTexts) -> str:
+    """When the team is back, in the language's words: "tomorrow at 09:00", "понедельник,
+    09:00". Both times in the business's time zone."""
+    days = texts.days or SHIPPED["en"].days
+    gap = (opens.date() - now.date()).days
+    day = texts.today if gap == 0 else texts.tomorrow if gap == 1 else days[opens.weekday()]
+    return texts.when.format(day=day, time=opens.strftime("%H:%M"))

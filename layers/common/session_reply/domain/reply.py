@@ -1,4 +1,5 @@
-"""The auto-reply text: a template with {{1}} client name, {{2}} topic, {{3}} manager."""
+"""The auto-reply text: a template with {{1}} client name, {{2}} the subject, {{3}} manager
+and, out of hours, {{4}} when the team is back."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import re
 MAX_BODY_CHARS = 4096
 
 
-_PLACEHOLDER = re.compile(r"\{\{([123])\}\}")
+_PLACEHOLDER = re.compile(r"\{\{([1234])\}\}")
 
 
-def render_reply(template: str, client_name: str, topic: str, manager: str) -> str:
+def render_reply(template: str, client_name: str, topic: str, manager: str, back: str = "") -> str:
     """One pass over the template: a client's words that look like a placeholder stay as
     they are."""
-    values = {"1": client_name, "2": topic, "3": manager}
+    values = {"1": client_name, "2": topic, "3": manager, "4": back}
     return _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)[:MAX_BODY_CHARS]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from session_reply.domain.catalogue import Entry, match_entry
 from session_reply.domain.language import DEFAULT, SUPPORTED, Language, detect_language
 from session_reply.domain.subject import (
     Subject,
@@ -16,6 +17,7 @@ from session_reply.domain.subject import (
 from session_reply.domain.topic import Topic, extract_topic
 
 OTHER = "other"  # the category when no topic rule matched
+CATALOGUE = "catalogue"  # the subject's rule when a catalogue entry named it
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,7 @@ class RequestSummary:
     subject: Subject
     language: Language
     category: Topic
+    entry: Entry | None = None  # the catalogue entry the request matched
 
     @property
     def category_label(self) -> str:
@@ -39,6 +42,8 @@ class RequestSummary:
             "category": self.category_label,
             "category_rule": self.category.rule_id,
             "category_confidence": self.category.confidence,
+            "catalogue_entry": self.entry.id if self.entry else None,
+            "catalogue_team": list(self.entry.team) if self.entry else [],
         }
 
 
@@ -50,9 +55,11 @@ def summarise(
     languages: Sequence[str] | None = None,
     *,
     detect: bool = True,
+    catalogue: Sequence[Entry] = (),
 ) -> RequestSummary:
     """`detect=False` skips the language model (the webhook's provisional summary): the
-    known language, else the default."""
+    known language, else the default. A request that matches a `catalogue` entry is named
+    by the entry's name in the client's language."""
     allowed = tuple(languages or SUPPORTED)
     if not detect:
         code = known_language if known_language in allowed else default_language
@@ -65,8 +72,10 @@ def summarise(
             allowed,
             opening_languages(text),
         )
-    return RequestSummary(
-        extract_subject(text, message_type, language.code),
-        language,
-        extract_topic(text, message_type),
+    entry = match_entry(text, catalogue) if catalogue else None
+    subject = (
+        Subject(entry.name(language.code, default_language), CATALOGUE)
+        if entry
+        else extract_subject(text, message_type, language.code)
     )
+    return RequestSummary(subject, language, extract_topic(text, message_type), entry)

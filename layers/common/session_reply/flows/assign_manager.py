@@ -5,6 +5,7 @@ lead over as soon as a manager is available)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from session_reply.bus import Event
@@ -48,13 +49,18 @@ def forget_roster() -> None:
 
 
 def choose_manager(
-    ctx: Context, topic: str, current_id: str | None = None, exclude: str | None = None
+    ctx: Context,
+    topic: str,
+    current_id: str | None = None,
+    exclude: str | None = None,
+    language: str | None = None,
+    team_ids: Sequence[str] = (),
 ) -> Assignment:
     managers = [m for m in roster(ctx) if m.id != exclude]
     kept = sticky(current_id, managers)
     if kept is not None:
         return Assignment(KEPT, kept.name, kept)
-    team_key, team = team_for(topic, managers)
+    team_key, team = team_for(topic, managers, language, team_ids)
     turn = ctx.store.next_turn(team_key) if len(team) > 1 else 0
     for manager in candidates(team, turn):
         # The roster may be a few seconds old: the slot itself is taken atomically.
@@ -70,7 +76,13 @@ def request_fields(ctx: Context, lead: Item, session_id: str, topic_fields: Item
     claim (`assigned_session` makes it once per request). A capacity slot may have been
     taken: `give_back` it if the fields are not stored."""
     category = str(topic_fields.get("category") or topic_fields["topic"])
-    assignment = choose_manager(ctx, category, lead.get("manager_id"))
+    assignment = choose_manager(
+        ctx,
+        category,
+        lead.get("manager_id"),
+        language=str(topic_fields.get("language") or "") or None,
+        team_ids=[str(t) for t in topic_fields.get("catalogue_team") or []],
+    )
     fields: Item = {
         **topic_fields,
         "manager": assignment.name,

@@ -14,12 +14,15 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from session_reply.bus import Event
+from session_reply.domain.catalogue import Entry
 from session_reply.domain.phone import phone_problem
-from session_reply.domain.replies import ReplyTexts, texts_for
+from session_reply.domain.replies import ReplyTexts, texts_for, when_back
 from session_reply.domain.reply import first_name, render_reply
 from session_reply.domain.request import RequestSummary, summarise
 from session_reply.domain.status import (
@@ -33,6 +36,7 @@ from session_reply.domain.window import window_open
 from session_reply.errors import PermanentError, RetryableError
 from session_reply.flows.apply_status import LEAD_STATUS_FOR_REASON, apply_parked_statuses
 from session_reply.flows.assign_manager import assignment_event, give_back, request_fields
+from session_reply.flows.business import catalogue, hours_fields
 from session_reply.flows.context import Context
 from session_reply.flows.lifecycle import (
     advance_lead,
@@ -118,11 +122,7 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
         lead = ctx.store.get_lead(command.chat_id)
     if lead is None:
         raise PermanentError("no lead for this chat")
-    body = (
-        render_reply(_reply_texts(lead, settings).reply, *_reply_values(lead, settings))
-        if auto
-        else (command.body or "")
-    )
+    body = _auto_reply_body(lead, settings) if auto else (command.body or "")
     fields: dict[str, Any] = {
         "id": key,
         "chat_id": command.chat_id,
@@ -132,6 +132,10 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
         "session_id": command.session_id,
         "body": body,
         "time": command.requested_at,
+        # Out of hours, the wait for a human starts when the team opens.
+        **(
+            {"awaiting_from": lead.get("team_back_at")} if auto and lead.get("out_of_hours") else {}
+        ),
     }
     try:
         claimed, current = ctx.store.claim_send(
@@ -188,14 +192,18 @@ def _request_lead(
         return lead, None  # superseded: the send is skipped below
     if lead.get("assigned_session") == command.session_id:
         return lead, None  # a retry: topic and manager were settled by an earlier attempt
-    summary = request_topic(messages, lead, settings=ctx.settings)
-    fields = request_fields(ctx, lead, command.session_id, summary.fields())
+    summary = request_topic(messages, lead, settings=ctx.settings, entries=catalogue(ctx))
+    request = {**summary.fields(), **hours_fields(ctx, time.time())}
+    fields = request_fields(ctx, lead, command.session_id, request)
     out = next((m for m in messages if m.get("SK") == out_sk(key)), None)
     return {**lead, **fields}, (out, fields)
 
 
 def request_topic(
-    messages: list[Item], lead: Item, settings: Settings | None = None
+    messages: list[Item],
+    lead: Item,
+    settings: Settings | None = None,
+    entries: Sequence[Entry] = (),
 ) -> RequestSummary:
     """Subject, language and category of the request so far: its client messages, joined
     in order. The reply waited out the burst, so "hi" and the question that followed are
@@ -218,6 +226,7 @@ def request_topic(
         str(lead.get("language") or "") or None,
         settings.default_language,
         settings.language_list,
+        catalogue=entries,
     )
 
 
@@ -317,6 +326,18 @@ def _reply_texts(lead: Item, settings: Settings) -> ReplyTexts:
     return texts_for(language, default, settings.default_language)
 
 
+def _auto_reply_body(lead: Item, settings: Settings) -> str:
+    """The reply in the client's language; while the business is closed, its out-of-hours
+    variant saying when the team is back."""
+    texts = _reply_texts(lead, settings)
+    back = lead.get("team_back_local")
+    if lead.get("out_of_hours") and back and texts.out_of_hours:
+        opens = datetime.fromisoformat(str(back))
+        said = when_back(opens, datetime.now(opens.tzinfo), texts)
+        return render_reply(texts.out_of_hours, *_reply_values(lead, settings), said)
+    return render_reply(texts.reply, *_reply_values(lead, settings))
+
+
 def _reply_values(lead: Item, settings: Settings) -> tuple[str, str, str]:
     """{{1}} client name, {{2}} the subject of the request, {{3}} manager."""
     texts = _reply_texts(lead, settings)
@@ -414,7 +435,8 @@ def record_accepted(ctx: Context, out: Item, provider_id: str, attempt: int) -> 
         "awaiting_since": at,
     }
     # Waiting for a human from now on: the poller escalates if nobody answers.
-    replied = {"auto_reply_at": at, "awaiting_pk": AWAITING_HUMAN, "awaiting_since": at}
+    since = max(at, float(out.get("awaiting_from") or 0))
+    replied = {"auto_reply_at": at, "awaiting_pk": AWAITING_HUMAN, "awaiting_since": since}
     lead = auto_replied_update(chat_id, session_id, replied) if auto else None
     cancelled = ctx.store.finish_send(
         chat_id, key, attempt, fields, pointer=pointer, lead=lead, new_pointer=True
