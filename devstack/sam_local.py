@@ -86,6 +86,17 @@ def check_image(arch: str) -> None:
         )
 
 
+def python312_bin() -> str | None:
+    """Where a python3.12 is (`sam build` without Docker needs the runtime's interpreter):
+    PY312_BIN as the Makefile finds it, else PATH, else pyenv's."""
+    found = os.environ.get("PY312_BIN") or shutil.which("python3.12")
+    if found:
+        return found if os.path.isdir(found) else os.path.dirname(found)
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    candidates = sorted(pyenv.glob("versions/3.12*/bin/python3.12"))
+    return str(candidates[-1].parent) if candidates else None
+
+
 def sam_build(python312_bin: str | None) -> Path:
     env = dict(os.environ)
     if python312_bin:
@@ -319,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_build:
         out.write("sam build ...\n")
         out.flush()
-        built = sam_build(os.environ.get("PY312_BIN"))
+        built = sam_build(python312_bin())
     template_path = local_template(built, arch)
     settings = Settings.from_env()
     template = Template.load(PROJECT_ROOT)
