@@ -46,7 +46,7 @@ TARGET_RATIO = 1.4
 FIRST_USE_STEPS: dict[str, str] = {
     "context": "from session_reply.flows.context import Context\nctx = Context.default()\n",
     "events": "from session_reply import bus\nbus._events_client()\n",
-    "ssm": "from aws_lambda_powertools.utilities import parameters\nparameters.SSMProvider()\n",
+    "ssm": "from session_reply.secrets import ssm_provider\nssm_provider()\n",
     "onemsg": (
         "from session_reply.onemsg.client import get_client\n"
         "s = Context.default().settings\n"

@@ -95,7 +95,7 @@ def with_body(event: dict[str, Any], body: Any) -> dict[str, Any]:
 
 def reset_caches() -> None:
     from aws_lambda_powertools.utilities import parameters
-    from session_reply import bus, queue, store
+    from session_reply import bus, queue, secrets, store
     from session_reply.flows import context
     from session_reply.onemsg import client
     from session_reply.settings import get_settings
@@ -107,6 +107,7 @@ def reset_caches() -> None:
     queue._sqs_client.cache_clear()
     bus._events_client.cache_clear()
     parameters.clear_caches()
+    secrets.ssm_provider.cache_clear()
     from session_reply.domain.phone import phone_problem
     from session_reply.flows import business
     from session_reply.flows.assign_manager import forget_roster

@@ -544,6 +544,7 @@ class Store:
         fields: dict[str, Any],
         lease_seconds: int,
         request: tuple[Item | None, Item] | None = None,
+        turn: tuple[str, int] | None = None,
     ) -> tuple[Item | None, Item | None]:
         """Take the send key for one attempt. (claimed item, None) or (None, current item).
 
@@ -552,7 +553,9 @@ class Store:
 
         With `request` = (the OUT item as read, the lead's request fields), the claim and
         the lead's topic and manager are written in one transaction, conditional on both
-        being unchanged since that read; a lost race raises RetryableError.
+        being unchanged since that read; a lost race raises RetryableError. With `turn` =
+        (team, the counter as last seen), the team's round-robin counter moves to the next
+        turn in the same transaction; TurnTaken when another request took that turn first.
         """
         at = now()
         update = Update(
@@ -579,11 +582,17 @@ class Store:
             "(attribute_not_exists(#assigned_session) OR #assigned_session <> :sid)",
             values={":sid": lead_fields["assigned_session"]},
         )
+        items = [self._update(update), self._update(lead)]
+        if turn is not None:
+            items.append(self._update(turn_update(*turn)))
         try:
-            self.transact(self._update(update), self._update(lead))
+            self.transact(*items)
         except TransactionCancelled as cancelled:
             if cancelled.failed(0) and not cancelled.failed(1):
                 return None, cancelled.old_item(0) or {}
+            if turn is not None and cancelled.failed(2) and not cancelled.failed(1):
+                now_at = int((cancelled.old_item(2) or {}).get("turn") or 0)
+                raise TurnTaken(turn[0], now_at) from None
             raise RetryableError("the request changed while claiming its reply") from None
         claimed = {**(before or {}), **fields, "state": SENDING, "attempt": attempt + 1}
         return claimed, None
@@ -673,6 +682,10 @@ class Store:
     def list_managers(self) -> list[Item]:
         return self.query_partition(MANAGERS_PK, "MANAGER#")
 
+    def manager_partition(self) -> list[Item]:
+        """The roster and the teams' round-robin counters (`TURN#<team>`), in one Query."""
+        return self.query_partition(MANAGERS_PK)
+
     def put_manager(self, manager: Item) -> None:
         """Create or replace a manager's profile; their current load is kept."""
         fields = {k: v for k, v in manager.items() if k not in ("id", "load")}
@@ -685,7 +698,8 @@ class Store:
         )
 
     def next_turn(self, team: str) -> int:
-        """An atomic round-robin counter per team."""
+        """An atomic round-robin counter per team (the poller's hand-overs; the sender moves
+        it with its claim, see `turn_update`)."""
         item = self.update(
             Update(key={"PK": MANAGERS_PK, "SK": f"TURN#{team}"}, sets={}, adds={"turn": 1}),
             returns="UPDATED_NEW",
@@ -713,6 +727,27 @@ class Store:
             for item in self.query_partition(lead_pk(chat_id), "OUT#")
             if item.get("state") in (SENDING, QUEUED)
         ]
+
+
+class TurnTaken(RetryableError):
+    """Another request took the team's next turn first; nothing was written. `turn` is
+    where the team's counter stands now."""
+
+    def __init__(self, team: str, turn: int) -> None:
+        super().__init__(f"team {team}: the turn moved on")
+        self.team = team
+        self.turn = turn
+
+
+def turn_update(team: str, seen: int) -> Update:
+    """The team's round-robin counter from `seen` to the next turn, only if no other
+    request took that turn since it was read."""
+    return Update(
+        key={"PK": MANAGERS_PK, "SK": f"TURN#{team}"},
+        sets={"turn": seen + 1},
+        condition="attribute_not_exists(#turn) OR #turn = :seen",
+        values={":seen": seen},
+    )
 
 
 def lead_status_update(

@@ -4,9 +4,10 @@ Request -> team: the managers of the catalogue entry it matched, if any is activ
 active managers whose `topics` list the request's category; when none does, the
 generalists (no topics); when there are none either, every active manager. Within the team,
 those who list the client's language, when some do and some do not.
-Within the team, round robin over those under their capacity (an atomic counter gives the
-turn). A returning lead keeps its manager while that manager is active. When nobody is
-available the lead is `unassigned` and the reply names the fallback (e.g. "our team").
+Within the team, round robin over those under their capacity (the team's counter gives the
+turn; see flows/assign_manager.py). A returning lead keeps its manager while that manager is
+active. When nobody is available the lead is `unassigned` and the reply names the fallback
+(e.g. "our team").
 """
 
 from __future__ import annotations

@@ -1,12 +1,20 @@
 """Give a request its manager: sticky for a returning lead, else round robin within the
 topic's team among managers under their capacity, else `unassigned` (the poller hands the
-lead over as soon as a manager is available)."""
+lead over as soon as a manager is available).
+
+The sender takes a team's turn in its claim transaction: it reads the counter with the roster
+(one Query of the managers' partition, cached briefly), picks the next turn's manager, and the
+claim moves the counter only if it still stands there (`store.turn_update`). When another
+request took that turn first, the claim writes nothing and says where the counter is now: the
+next turn is picked and claimed again. Every turn is used once, by a request that was stored.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from session_reply.bus import Event
 from session_reply.domain.assignment import (
@@ -21,9 +29,12 @@ from session_reply.domain.assignment import (
 )
 from session_reply.flows.context import Context
 from session_reply.observability import count
-from session_reply.store import AWAITING_ATTRS, AWAITING_MANAGER, Item, now
+from session_reply.store import AWAITING_ATTRS, AWAITING_MANAGER, Item, TurnTaken, now
 
 _roster_cache: dict[str, tuple[float, list[Manager]]] = {}
+_turns: dict[str, dict[str, int]] = {}  # table -> team -> its counter as last seen
+TURN_TRIES = 5  # claims per send when other requests keep taking the team's turn
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +42,7 @@ class Assignment:
     state: str  # assigned | kept | unassigned
     name: str
     manager: Manager | None = None
+    turn: tuple[str, int] | None = None  # (team, counter as seen) for the claim to move
 
 
 def roster(ctx: Context) -> list[Manager]:
@@ -38,14 +50,39 @@ def roster(ctx: Context) -> list[Manager]:
     cached = _roster_cache.get(ctx.store.table)
     if cached and time.monotonic() - cached[0] < ctx.settings.managers_cache_seconds:
         return cached[1]
-    items = ctx.store.list_managers()
+    partition = ctx.store.manager_partition()
+    items = [i for i in partition if str(i.get("SK", "")).startswith("MANAGER#")]
     managers = [Manager.from_item(i) for i in items] if items else from_names(ctx.settings.managers)
+    turns = _turns.setdefault(ctx.store.table, {})
+    for item in partition:
+        if str(item.get("SK", "")).startswith("TURN#"):
+            team = str(item["SK"])[len("TURN#") :]
+            turns[team] = max(turns.get(team, 0), int(item.get("turn") or 0))
     _roster_cache[ctx.store.table] = (time.monotonic(), managers)
     return managers
 
 
 def forget_roster() -> None:
     _roster_cache.clear()
+    _turns.clear()
+
+
+def note_turn(ctx: Context, team: str, turn: int) -> None:
+    """Where a team's counter stands, as a claim just learnt it."""
+    _turns.setdefault(ctx.store.table, {})[team] = turn
+
+
+def with_turn(ctx: Context, claim: Callable[[], T]) -> T:
+    """Run `claim` (which chooses with `claim_turn=True` and claims with the chosen turn)
+    until no other request took the turn first, at most TURN_TRIES times."""
+    for tries in range(1, TURN_TRIES + 1):
+        try:
+            return claim()
+        except TurnTaken as taken:
+            note_turn(ctx, taken.team, taken.turn)
+            if tries == TURN_TRIES:
+                raise
+    raise AssertionError("unreachable")
 
 
 def choose_manager(
@@ -55,26 +92,40 @@ def choose_manager(
     exclude: str | None = None,
     language: str | None = None,
     team_ids: Sequence[str] = (),
+    claim_turn: bool = False,
 ) -> Assignment:
+    """With `claim_turn`, the turn is the one after the counter as last seen, and the
+    Assignment carries it for the caller's claim to move (see `with_turn`); otherwise the
+    counter is moved here, atomically."""
     managers = [m for m in roster(ctx) if m.id != exclude]
     kept = sticky(current_id, managers)
     if kept is not None:
         return Assignment(KEPT, kept.name, kept)
     team_key, team = team_for(topic, managers, language, team_ids)
-    turn = ctx.store.next_turn(team_key) if len(team) > 1 else 0
+    taken: tuple[str, int] | None = None
+    if len(team) <= 1:
+        turn = 0
+    elif claim_turn:
+        seen = _turns.get(ctx.store.table, {}).get(team_key, 0)
+        turn, taken = seen + 1, (team_key, seen)
+    else:
+        turn = ctx.store.next_turn(team_key)
     for manager in candidates(team, turn):
         # The roster may be a few seconds old: the slot itself is taken atomically.
         if not manager.in_table or ctx.store.take_slot(manager.id):
             count("LeadAssigned")
-            return Assignment(ASSIGNED, manager.name, manager)
+            return Assignment(ASSIGNED, manager.name, manager, taken)
     count("LeadUnassigned")
     return Assignment(UNASSIGNED, ctx.settings.fallback_manager_name)
 
 
-def request_fields(ctx: Context, lead: Item, session_id: str, topic_fields: Item) -> Item:
+def request_fields(
+    ctx: Context, lead: Item, session_id: str, topic_fields: Item
+) -> tuple[Item, tuple[str, int] | None]:
     """Topic and manager of the lead's current request, to be stored with the send's
-    claim (`assigned_session` makes it once per request). A capacity slot may have been
-    taken: `give_back` it if the fields are not stored."""
+    claim (`assigned_session` makes it once per request), and the team's turn the claim
+    moves. A capacity slot may have been taken: `give_back` it if the fields are not
+    stored."""
     category = str(topic_fields.get("category") or topic_fields["topic"])
     assignment = choose_manager(
         ctx,
@@ -82,6 +133,7 @@ def request_fields(ctx: Context, lead: Item, session_id: str, topic_fields: Item
         lead.get("manager_id"),
         language=str(topic_fields.get("language") or "") or None,
         team_ids=[str(t) for t in topic_fields.get("catalogue_team") or []],
+        claim_turn=True,
     )
     fields: Item = {
         **topic_fields,
@@ -92,7 +144,7 @@ def request_fields(ctx: Context, lead: Item, session_id: str, topic_fields: Item
     }
     if assignment.state == UNASSIGNED:
         fields.update({AWAITING_ATTRS[0]: AWAITING_MANAGER, AWAITING_ATTRS[1]: now()})
-    return fields
+    return fields, assignment.turn
 
 
 def give_back(ctx: Context, fields: Item) -> None:

@@ -35,7 +35,13 @@ from session_reply.domain.status import (
 from session_reply.domain.window import window_open
 from session_reply.errors import PermanentError, RetryableError
 from session_reply.flows.apply_status import LEAD_STATUS_FOR_REASON, apply_parked_statuses
-from session_reply.flows.assign_manager import assignment_event, give_back, request_fields
+from session_reply.flows.assign_manager import (
+    assignment_event,
+    give_back,
+    note_turn,
+    request_fields,
+    with_turn,
+)
 from session_reply.flows.business import catalogue, hours_fields
 from session_reply.flows.context import Context
 from session_reply.flows.lifecycle import (
@@ -115,36 +121,36 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
     settings = ctx.settings
     key = send_key(command)
     auto = command.kind == AUTO_REPLY
-    request: tuple[Item | None, Item] | None = None
     if auto:
-        lead, request = _request_lead(command, ctx, key)
+        read, messages = _read_request(command, ctx)
     else:
-        lead = ctx.store.get_lead(command.chat_id)
-    if lead is None:
+        read, messages = ctx.store.get_lead(command.chat_id), []
+    if read is None:
         raise PermanentError("no lead for this chat")
-    body = _auto_reply_body(lead, settings) if auto else (command.body or "")
-    fields: dict[str, Any] = {
-        "id": key,
-        "chat_id": command.chat_id,
-        "direction": "out",
-        "author": AUTHOR_AUTO if auto else AUTHOR_MANAGER,
-        "kind": command.kind,
-        "session_id": command.session_id,
-        "body": body,
-        "time": command.requested_at,
-        # Out of hours, the wait for a human starts when the team opens.
-        **(
-            {"awaiting_from": lead.get("team_back_at")} if auto and lead.get("out_of_hours") else {}
-        ),
-    }
-    try:
-        claimed, current = ctx.store.claim_send(
-            command.chat_id, key, fields, settings.send_lease_seconds, request
-        )
-    except RetryableError:
-        if request:
-            give_back(ctx, request[1])
-        raise
+    lead: Item = read
+    request: tuple[Item | None, Item] | None = None
+
+    def claim() -> tuple[Item | None, Item | None]:
+        """Topic and manager (the auto-reply's first attempt), the text, the claim."""
+        nonlocal lead, request
+        turn = None
+        if auto:
+            lead, request, turn = _assign(ctx, command, key, read, messages)
+        fields.update(_out_fields(command, key, lead, settings))
+        try:
+            result = ctx.store.claim_send(
+                command.chat_id, key, fields, settings.send_lease_seconds, request, turn
+            )
+        except RetryableError:  # TurnTaken too: `with_turn` chooses again
+            if request:
+                give_back(ctx, request[1])
+            raise
+        if turn is not None and result[0] is not None:
+            note_turn(ctx, turn[0], turn[1] + 1)  # the claim moved the counter
+        return result
+
+    fields: dict[str, Any] = {}
+    claimed, current = with_turn(ctx, claim)
     if claimed is None:
         if request:
             give_back(ctx, request[1])
@@ -173,30 +179,52 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
     return _send(ctx, command, key, attempt, {**claimed, **fields}, lead, template=False)
 
 
-def _request_lead(
-    command: SendCommand, ctx: Context, key: str
-) -> tuple[Item | None, tuple[Item | None, Item] | None]:
-    """The lead, with its request's topic (from the whole burst) and manager chosen; and,
-    the first time, (the OUT item as read, the request fields) for the claim to store.
-
-    The auto-reply waits out the burst first: "hi" / "I want to ask" / "about delivery"
-    is one request, answered once with the topic of its joined text.
-    """
+def _read_request(command: SendCommand, ctx: Context) -> tuple[Item | None, list[Item]]:
+    """The lead and its messages, once the auto-reply has waited out the burst: "hi" /
+    "I want to ask" / "about delivery" is one request, answered once with the topic of its
+    joined text."""
     wait = command.requested_at + ctx.settings.burst_seconds - time.time()
     if ctx.settings.burst_seconds > 0 and wait > 0:
         raise BurstWindowOpen(
             f"waiting {wait:.1f} s for the rest of the burst", retry_after=max(1, math.ceil(wait))
         )
-    lead, messages = ctx.store.lead_with_messages(command.chat_id)
-    if lead is None or lead.get("session_id") != command.session_id:
-        return lead, None  # superseded: the send is skipped below
+    return ctx.store.lead_with_messages(command.chat_id)
+
+
+def _assign(
+    ctx: Context, command: SendCommand, key: str, lead: Item, messages: list[Item]
+) -> tuple[Item, tuple[Item | None, Item] | None, tuple[str, int] | None]:
+    """The lead with its request's topic (from the whole burst) and manager chosen; and,
+    the first time, (the OUT item as read, the request fields) for the claim to store, with
+    the team's turn it moves."""
+    if lead.get("session_id") != command.session_id:
+        return lead, None, None  # superseded: the send is skipped below
     if lead.get("assigned_session") == command.session_id:
-        return lead, None  # a retry: topic and manager were settled by an earlier attempt
+        return lead, None, None  # a retry: topic and manager were settled by an earlier attempt
     summary = request_topic(messages, lead, settings=ctx.settings, entries=catalogue(ctx))
     request = {**summary.fields(), **hours_fields(ctx, time.time())}
-    fields = request_fields(ctx, lead, command.session_id, request)
+    fields, turn = request_fields(ctx, lead, command.session_id, request)
     out = next((m for m in messages if m.get("SK") == out_sk(key)), None)
-    return {**lead, **fields}, (out, fields)
+    return {**lead, **fields}, (out, fields), turn
+
+
+def _out_fields(command: SendCommand, key: str, lead: Item, settings: Settings) -> Item:
+    auto = command.kind == AUTO_REPLY
+    body = _auto_reply_body(lead, settings) if auto else (command.body or "")
+    return {
+        "id": key,
+        "chat_id": command.chat_id,
+        "direction": "out",
+        "author": AUTHOR_AUTO if auto else AUTHOR_MANAGER,
+        "kind": command.kind,
+        "session_id": command.session_id,
+        "body": body,
+        "time": command.requested_at,
+        # Out of hours, the wait for a human starts when the team opens.
+        **(
+            {"awaiting_from": lead.get("team_back_at")} if auto and lead.get("out_of_hours") else {}
+        ),
+    }
 
 
 def request_topic(
