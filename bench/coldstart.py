@@ -63,6 +63,22 @@ FIRST_USE: dict[str, tuple[str, ...]] = {
     "StatusPollerFunction": ("context", "events", "ssm", "onemsg"),
 }
 _FAILED = "BENCH-FIRST-USE-FAILED"
+GC_OPTION = "collector off during INIT, gc.freeze() after"
+# Options measured as one step each, after `import boto3; boto3.client("dynamodb")`: the way
+# the bundle does it now against the way it did before (setup, before, now).
+STEP_OPTIONS: dict[str, tuple[str, str, str]] = {
+    "SSM provider on a client of the default session (webhook, sender, poller)": (
+        "from aws_lambda_powertools.utilities import parameters",
+        "parameters.SSMProvider()",
+        'parameters.SSMProvider(boto3_client=boto3.client("ssm"))',
+    ),
+    "idempotency persistence on the state table's DynamoDB client (lead API)": (
+        "from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer\n"
+        'ddb = boto3.client("dynamodb")',
+        'DynamoDBPersistenceLayer(table_name="t")',
+        'DynamoDBPersistenceLayer(table_name="t", boto3_client=ddb)',
+    ),
+}
 
 
 @dataclass
@@ -95,6 +111,7 @@ class ColdStartResult:
     functions: dict[str, dict[str, Target]]  # logical id -> mode -> target
     imports: dict[str, list[tuple[str, float]]]  # logical id -> [(package, extra ms)]
     memory_mb: dict[str, int]
+    options: dict[str, tuple[Target, Target]] = field(default_factory=dict)  # before, now
 
 
 def lambda_env(
@@ -214,10 +231,16 @@ def _baseline_code(blocked: list[str]) -> str:
 
 
 def _function_code(
-    code_dir: Path, layer_dirs: list[Path], steps: tuple[str, ...], blocked: list[str]
+    code_dir: Path,
+    layer_dirs: list[Path],
+    steps: tuple[str, ...],
+    blocked: list[str],
+    collector_in_init: bool = False,
 ) -> str:
     paths = [str(code_dir), *(str(p) for p in layer_dirs)]
     lines = _prelude(blocked)
+    if collector_in_init:  # the handler's gc.disable()/gc.freeze() made no-ops
+        lines.append("import gc; gc.disable = gc.freeze = lambda: None")
     # Lambda's path: the code, the layers, then the runtime's packages (no cwd).
     lines.append(f"sys.path[:] = {paths!r} + [p for p in sys.path if p]")
     lines += [
@@ -265,7 +288,28 @@ def targets(
         for mode, chosen in (("import", ()), ("full", steps)):
             code = _function_code(code_dir, layers, chosen, blocked)
             out.append(Target(fn.logical_id, mode, code, env, code_dir))
+        code = _function_code(code_dir, layers, steps, blocked, collector_in_init=True)
+        out.append(Target(fn.logical_id, "full-collector-on", code, env, code_dir))
     return baseline, out, memory
+
+
+def option_targets(root: Path = ROOT) -> dict[str, tuple[Target, Target]]:
+    """(before, now) per step option: the baseline's interpreter, then the step."""
+    blocked = blocked_modules(root)
+    env = lambda_env("option", 256, 10, "app.lambda_handler", root)
+    out: dict[str, tuple[Target, Target]] = {}
+    for label, (setup, before, after) in STEP_OPTIONS.items():
+        pair = []
+        for mode, step in (("before", before), ("now", after)):
+            lines = _prelude(blocked)
+            lines += _timed("import boto3", "import boto3")
+            lines += _timed("client", 'boto3.client("dynamodb")')
+            lines += _timed("setup", setup)
+            lines += _timed("option", step)
+            code = "\n".join(lines + _EPILOGUE) + "\n"
+            pair.append(Target(label, mode, code, env, root))
+        out[label] = (pair[0], pair[1])
+    return out
 
 
 def _command(pycache: str, code: str, *flags: str) -> list[str]:
@@ -346,7 +390,8 @@ def measure_cold_start(
     attribute: bool = True,
 ) -> ColdStartResult:
     baseline, fn_targets, memory = targets(root, functions)
-    everything = [baseline, *fn_targets]
+    options = option_targets(root) if functions is None else {}
+    everything = [baseline, *fn_targets, *(t for pair in options.values() for t in pair)]
     rng = random.Random(seed)  # noqa: S311 - a shuffle, not a secret
     with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache:
         for target in everything:  # untimed: compiles the bytecode into the cache
@@ -369,7 +414,7 @@ def measure_cold_start(
     by_fn: dict[str, dict[str, Target]] = defaultdict(dict)
     for target in fn_targets:
         by_fn[target.name][target.mode] = target
-    return ColdStartResult(runs, baseline, dict(by_fn), imports, memory)
+    return ColdStartResult(runs, baseline, dict(by_fn), imports, memory, options)
 
 
 def _steps(target: Target) -> str:
@@ -382,12 +427,18 @@ def cold_start_rows(result: ColdStartResult, top: int = 5) -> list[Row]:
     floor = f"{fmt_ms(base)}: boto3 + client('dynamodb') ({_steps(result.baseline)} ms in-process)"
     for name, modes in result.functions.items():
         full, init = modes["full"], modes["import"]
+        before = modes.get("full-collector-on")
         ratio = full.median / base if base else None
         notes = [f"import only {init.median / base:.2f}x" if base else ""]
         notes.append(f"in-process ms: {_steps(full)}")
         extra = ", ".join(f"{k} {v:.0f}" for k, v in result.imports.get(name, [])[:top])
         if extra:
             notes.append(f"imports beyond the baseline's (ms, -X importtime self): {extra}")
+        if before is not None and before.samples:
+            notes.append(
+                f"option {GC_OPTION}: {fmt_ms(before.median)} without it "
+                f"({before.median / base:.2f}x)"
+            )
         if full.failures:
             notes.append("first-use step failed: " + "; ".join(full.failures))
         notes.append(f"median of {result.runs}, interleaved")
@@ -401,6 +452,31 @@ def cold_start_rows(result: ColdStartResult, top: int = 5) -> list[Row]:
                 target=f"<= {TARGET_RATIO}x",
                 ok=None if ratio is None else ratio <= TARGET_RATIO,
                 notes="; ".join(n for n in notes if n),
+            )
+        )
+        if before is not None and before.samples:
+            rows.append(
+                Row(
+                    section="1 cold start",
+                    measure=f"{name}: option {GC_OPTION}",
+                    bundle=f"{fmt_ms(full.median)} with it, {fmt_ms(before.median)} without",
+                    floor=f"{fmt_ms(before.median - full.median)} saved",
+                    ratio=full.median / before.median if before.median else None,
+                    notes="the same cold start with the handler's gc calls made no-ops; "
+                    f"median of {result.runs}, interleaved",
+                )
+            )
+    for label, (before, now) in result.options.items():
+        was, is_ = before.step_ms().get("option", 0.0), now.step_ms().get("option", 0.0)
+        rows.append(
+            Row(
+                section="1 cold start",
+                measure=f"option: {label}",
+                bundle=f"{is_:.0f} ms now, {was:.0f} ms before",
+                floor=f"{was - is_:.0f} ms saved per cold start",
+                ratio=is_ / was if was else None,
+                notes="the step alone, in-process, after boto3 + client('dynamodb'); "
+                f"median of {result.runs}, interleaved",
             )
         )
     return rows

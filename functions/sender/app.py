@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+
+# INIT: no garbage collection while the modules load and the clients are built (each pass
+# would walk everything loaded so far); at the end of this file what INIT built is frozen
+# (later collections skip it) and the collector runs again.
+gc.disable()
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
@@ -9,7 +16,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from session_reply.errors import PermanentError, RetryableError
-from session_reply.flows.context import Context
+from session_reply.flows.context import Context, prepare
 from session_reply.flows.process_hook import publish
 from session_reply.flows.send_reply import send_reply
 from session_reply.observability import count, logger, metrics
@@ -69,3 +76,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+
+
+prepare(secrets=True, onemsg=True, phone=True)  # the first request's clients, built in INIT
+gc.freeze()
+gc.enable()

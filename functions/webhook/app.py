@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+
+# INIT: no garbage collection while the modules load and the clients are built (each pass
+# would walk everything loaded so far); at the end of this file what INIT built is frozen
+# (later collections skip it) and the collector runs again.
+gc.disable()
+
 import hmac
 from typing import Any
 
@@ -9,6 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from session_reply.errors import ConfigurationError, RetryableError
+from session_reply.flows.context import prepare
 from session_reply.flows.process_hook import process_hook
 from session_reply.observability import count, logger, metrics
 from session_reply.secrets import get_secret
@@ -43,3 +51,8 @@ def onemsg_hook(secret: str) -> Response[dict[str, Any]]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+prepare(secrets=True)  # the first request's clients, built in INIT
+gc.freeze()
+gc.enable()

@@ -12,7 +12,7 @@ from functools import lru_cache
 @lru_cache(maxsize=1024)
 def phone_problem(chat_id: str) -> str | None:
     """None for a valid number; otherwise why the chat id cannot be a phone number."""
-    import phonenumbers  # ~80 ms on first use: paid by the sender, never by the webhook
+    import phonenumbers  # ~80 ms: loaded by the sender's INIT, never by the webhook
 
     digits = chat_id.split("@", 1)[0]
     if not digits.isdigit():

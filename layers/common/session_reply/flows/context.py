@@ -59,3 +59,26 @@ class Context:
 @lru_cache(maxsize=1)
 def _default_context() -> Context:
     return Context.from_settings(get_settings())
+
+
+def prepare(
+    *, events: bool = True, secrets: bool = False, onemsg: bool = False, phone: bool = False
+) -> Context:
+    """Build during INIT what the first request builds anyway: the settings and the AWS
+    clients (EventBridge's, SSM's provider), and load the modules of the 1MSG client and of
+    the phone-number check. Nothing here calls the network; the handlers call it at import,
+    while the collector is off."""
+    ctx = Context.default()
+    if events:
+        from session_reply.bus import _events_client
+
+        _events_client()
+    if secrets:
+        from session_reply.secrets import ssm_provider
+
+        ssm_provider()
+    if onemsg:
+        import session_reply.onemsg.client  # noqa: F401 - httpx, loaded once
+    if phone:
+        import phonenumbers  # noqa: F401 - its metadata module, loaded once
+    return ctx
