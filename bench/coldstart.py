@@ -55,10 +55,11 @@ FIRST_USE_STEPS: dict[str, str] = {
     ),
     "phone": "from session_reply.domain.phone import phone_problem\n"
     "phone_problem('77011234567@c.us')\n",
+    "language": "from session_reply.domain.language import scores\nscores('hola', ['es'])\n",
 }
 FIRST_USE: dict[str, tuple[str, ...]] = {
     "WebhookFunction": ("context", "events", "ssm"),
-    "SenderFunction": ("context", "events", "ssm", "onemsg", "phone"),
+    "SenderFunction": ("context", "events", "ssm", "onemsg", "phone", "language"),
     "ManagerApiFunction": ("context",),
     "StatusPollerFunction": ("context", "events", "ssm", "onemsg"),
 }

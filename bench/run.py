@@ -216,6 +216,19 @@ def readme_section(cost_table: str, rows: list[Row], wall: float) -> str:
             "",
             f"Measured on {dt.date.today().isoformat()}: {machine()} (`make bench`, {wall:.0f} s).",
             "",
+            "Cold start options, each shown by the bench: the handlers turn the garbage "
+            "collector off while their modules load and build the clients the first request "
+            "needs during INIT (no network), then `gc.freeze()`; the SSM provider and the lead "
+            "API's idempotency persistence use clients of boto3's default session instead of a "
+            "second session. Lambda SnapStart (Python 3.12+) is not switched on: it needs "
+            "published versions (`AutoPublishAlias`) and `SnapStart: {ApplyOn: "
+            "PublishedVersions}` on each function, and costs $0.0000015046 per GB-second of "
+            "cached snapshot (256 MB: about $0.98 a month per function version, $3.90 for the "
+            "four) plus $0.0001397998 per GB restored (256 MB: $0.035 per 1,000 cold starts), "
+            "for a restore in place of the INIT measured below; worth it only where cold "
+            "starts are frequent and their latency matters (a busy webhook), not for a quiet "
+            "channel, whose monthly fixed cost it would multiply.",
+            "",
             "### AWS cost of 1,000 conversations",
             "",
             "One conversation: a client's message, the auto-reply, 1MSG's echo of it and three "

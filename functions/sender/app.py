@@ -78,6 +78,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     )
 
 
-prepare(secrets=True, onemsg=True, phone=True)  # the first request's clients, built in INIT
+prepare(
+    secrets=True, onemsg=True, phone=True, language=True
+)  # the first request's clients, built in INIT
 gc.freeze()
 gc.enable()

@@ -62,12 +62,17 @@ def _default_context() -> Context:
 
 
 def prepare(
-    *, events: bool = True, secrets: bool = False, onemsg: bool = False, phone: bool = False
+    *,
+    events: bool = True,
+    secrets: bool = False,
+    onemsg: bool = False,
+    phone: bool = False,
+    language: bool = False,
 ) -> Context:
     """Build during INIT what the first request builds anyway: the settings and the AWS
-    clients (EventBridge's, SSM's provider), and load the modules of the 1MSG client and of
-    the phone-number check. Nothing here calls the network; the handlers call it at import,
-    while the collector is off."""
+    clients (EventBridge's, SSM's provider); load the modules of the 1MSG client and of the
+    phone-number check, and the language model. Nothing here calls the network; the
+    handlers call it at import, while the collector is off."""
     ctx = Context.default()
     if events:
         from session_reply.bus import _events_client
@@ -81,4 +86,8 @@ def prepare(
         import session_reply.onemsg.client  # noqa: F401 - httpx, loaded once
     if phone:
         import phonenumbers  # noqa: F401 - its metadata module, loaded once
+    if language:
+        from session_reply.domain.language import scores
+
+        scores("hello", ["en"])  # loads the model file once
     return ctx
