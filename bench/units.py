@@ -145,11 +145,13 @@ class Batch:
             body = inbound_body(chat.phone, provider_id(self.rng), "And can I pay by card?")
             record(FOLLOW_UP, lambda b=body: self.h.invoke(self.h.webhook, self.h.hook_event(b)))  # type: ignore[misc]
 
-    def drain_sender(self, record: Record, timeout: float = 60.0) -> None:
+    def drain_sender(self, record: Record, timeout: float | None = None) -> None:
         """Run the sender on one record at a time (a quiet queue gives Lambda batches of
         one) until every chat's reply went to 1MSG. A run that sent nothing (the burst wait,
-        a retry) is recorded as `SENDER_IDLE`."""
+        a retry) is recorded as `SENDER_IDLE`. The time allowed grows with the chats (a
+        loaded machine runs a send in a second or more)."""
         waiting = {c.chat_id: c for c in self.chats}
+        timeout = max(60.0, 3.0 * len(self.chats)) if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while waiting:
             if time.monotonic() > deadline:
