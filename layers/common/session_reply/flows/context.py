@@ -83,7 +83,9 @@ def prepare(
 
         ssm_provider()
     if onemsg:
-        import session_reply.onemsg.client  # noqa: F401 - httpx, loaded once
+        from session_reply.onemsg.client import warm_up
+
+        warm_up()
     if phone:
         import phonenumbers  # noqa: F401 - its metadata module, loaded once
     if language:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from functools import lru_cache
 from typing import Any
 
@@ -45,6 +46,7 @@ class OneMsgClient:
             params=params,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
             transport=transport,
+            verify=tls_context(),
         )
 
     def close(self) -> None:
@@ -99,6 +101,18 @@ def _json(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return response.text[:500]
+
+
+@lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings of every 1MSG client: the CA bundle is read once per container."""
+    return httpx.create_ssl_context()
+
+
+def warm_up() -> None:
+    """Load what building the first client loads (the CA bundle, httpx's transport), so
+    that the first send, which needs the token first, builds its client in no time."""
+    httpx.Client(verify=tls_context()).close()
 
 
 @lru_cache(maxsize=4)
