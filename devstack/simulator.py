@@ -1,7 +1,8 @@
 """A 1MSG WhatsApp Business API simulator on a loopback port.
 
 It serves the part of the 1MSG contract the product uses (DESIGN.md section 2): ``sendMessage``,
-``sendTemplate``, ``hookInfo``, ``webhook``, ``settings``, ``me``/``status`` under
+``sendTemplate``, ``hookInfo``, ``messages`` (a chat's history), ``webhook``, ``settings``,
+``me``/``status`` under
 ``/{channelId}/{method}``, and POSTs back what 1MSG would: the ``fromMe`` echo of every accepted
 send and, once ``ackNotificationsOn`` is set, the ``sent``/``delivered``/``read`` acks, from a
 background worker with a delay between steps. Faults (429, 500, closed window, queued, timeout after
@@ -94,6 +95,7 @@ def _default_options(ack_delay: float) -> JSON:
         "ack_delay": ack_delay,
         "fail_with": None,
         "latency": 0.0,
+        "history": True,  # False: `GET messages` fails for this chat (500)
     }
 
 
@@ -103,7 +105,7 @@ def _validate_options(current: JSON, opts: dict[str, Any]) -> JSON:
     for key, value in opts.items():
         if key not in current:
             raise ValueError(f"unknown option {key!r}; known: {', '.join(sorted(current))}")
-        if key in ("echo", "duplicate_acks", "reorder_acks"):
+        if key in ("echo", "duplicate_acks", "reorder_acks", "history"):
             if not isinstance(value, bool):
                 raise ValueError(f"option {key!r} must be a boolean")
         elif key in ("acks", "withhold"):
@@ -684,6 +686,7 @@ class OneMsgSimulator:
             "sendMessage": ("POST",),
             "sendTemplate": ("POST",),
             "hookInfo": ("GET",),
+            "messages": ("GET",),
             "webhook": ("GET", "POST"),
             "settings": ("GET", "POST"),
             "me": ("GET",),
@@ -699,6 +702,8 @@ class OneMsgSimulator:
             return self._send(method, body, record)
         if method == "hookInfo":
             return self._hook_info(query)
+        if method == "messages":
+            return self._history(query)
         if method == "webhook":
             return self._webhook(verb, body)
         if method == "settings":
@@ -789,6 +794,35 @@ class OneMsgSimulator:
             if message is None:
                 return _Reply(404, {"error": MESSAGE_NOT_FOUND})
             return _Reply(200, {"hooks": copy.deepcopy(message["hooks"])})
+
+    def _history(self, query: dict[str, str]) -> _Reply:
+        """`GET messages?chatId=&min_time=`: the messages 1MSG sent to the chat since
+        `min_time` (unix seconds), oldest first, in the shape of webhook message items."""
+        match = _CHAT_ID_RE.fullmatch(query.get("chatId", ""))
+        if match is None:
+            return _Reply(400, {"error": "Parameter 'chatId' is required (<digits>@c.us)"})
+        phone = match.group(1)
+        try:
+            since = float(query.get("min_time") or 0)
+        except ValueError:
+            return _Reply(400, {"error": "Parameter 'min_time' must be unix seconds"})
+        if not self._options_for(phone)["history"]:
+            return _Reply(500, {"error": "Internal server error"})
+        with self._lock:
+            items = [
+                {
+                    "id": s["id"],
+                    "body": s["body"] if s["body"] is not None else s["template"],
+                    "type": "chat" if s["method"] == "sendMessage" else "template",
+                    "chatId": s["chatId"],
+                    "fromMe": True,
+                    "self": 1,
+                    "time": int(s["at"]),
+                }
+                for s in self._sent
+                if s["phone"] == phone and s["at"] >= since
+            ]
+        return _Reply(200, {"messages": items, "lastMessageNumber": len(items)})
 
     def _webhook(self, verb: str, body: Any) -> _Reply:
         if verb == "GET":

@@ -1031,3 +1031,31 @@ def test_outage_over_the_control_api_refuses_calls_when_started(
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{sim.url}/{CHANNEL}/me", params={"token": TOKEN}, trust_env=False)
     wait_for(lambda: not sim.in_outage())
+
+
+def test_history_lists_the_chats_sends_since_min_time_when_asked_for_messages(
+    sim: OneMsgSimulator, api: httpx.Client
+) -> None:
+    # Given two messages sent to the chat, and one to another chat
+    since = int(time.time()) - 1
+    first = send(api, "first").json()["id"]
+    second = send(api, "second").json()["id"]
+    send(api, "elsewhere", phone="12025550199")
+    # When the chat's history is read from before them, and from the future
+    found = api.get("/messages", params={"chatId": CHAT_ID, "min_time": since}).json()
+    later = api.get("/messages", params={"chatId": CHAT_ID, "min_time": since + 3600}).json()
+    # Then it lists the chat's own messages, as 1MSG's message items, oldest first
+    assert [(m["id"], m["body"], m["fromMe"]) for m in found["messages"]] == [
+        (first, "first", True),
+        (second, "second", True),
+    ]
+    assert later["messages"] == []
+
+
+def test_history_fails_for_the_chat_when_its_history_option_is_off(
+    sim: OneMsgSimulator, api: httpx.Client
+) -> None:
+    sim.set_options(PHONE, history=False)
+    answer = api.get("/messages", params={"chatId": CHAT_ID, "min_time": 0})
+    assert answer.status_code == 500
+    assert api.get("/messages", params={"min_time": 0}).status_code == 400

@@ -219,10 +219,13 @@ def test_timeout_is_resent_after_the_grace_period_when_no_echo_came(
         httpx.ReadTimeout("slow"),
         httpx.Response(200, json={"sent": True, "id": REPLY_ID}),
     ]
+    # 1MSG's history of the chat shows that the first attempt never went out
+    history = stack.onemsg.get("/messages").respond(200, json={"messages": []})
     stack.post_hook(hook_event("webhook/inbound.json"))
     stack.drain()
     out = auto_out(stack)
     assert (out["state"], out["attempt"], len(stack.sends())) == ("ACCEPTED", 2, 2)
+    assert history.call_count == 1
 
 
 def test_send_goes_to_the_dlq_with_its_reason_kept_when_every_retry_fails(

@@ -333,3 +333,23 @@ def test_get_client_reuses_one_client_when_configuration_is_the_same() -> None:
 
     assert get_client(BASE, CHANNEL, TOKEN, "bearer", 10.0) is first
     assert get_client(BASE, CHANNEL, "other-token", "bearer", 10.0) is not first
+
+
+def test_history_asks_for_the_chat_since_min_time_when_reading_messages(
+    onemsg: respx.MockRouter, client: OneMsgClient
+) -> None:
+    answer = {"messages": [{"id": WAMID, "body": "Hello", "fromMe": True, "chatId": CHAT}]}
+    route = onemsg.get("/messages").respond(200, json=answer)
+
+    assert client.history(CHAT, 1_700_000_000) == answer
+    params = route.calls.last.request.url.params
+    assert (params["chatId"], params["min_time"]) == (CHAT, "1700000000")
+
+
+def test_history_raises_when_1msg_cannot_answer(
+    onemsg: respx.MockRouter, client: OneMsgClient
+) -> None:
+    onemsg.get("/messages").respond(500, json={"error": "Internal server error"})
+
+    with pytest.raises(ProviderUnavailableError):
+        client.history(CHAT, 0)

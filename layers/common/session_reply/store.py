@@ -39,16 +39,21 @@ Item = dict[str, Any]
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 # Send-ledger states. A send key moves PENDING -> SENDING -> one of the final states;
-# SENDING whose lease expired may be claimed again (after reconciliation).
-PENDING, SENDING, ACCEPTED, QUEUED, FAILED, SKIPPED = (
+# SENDING whose lease expired may be claimed again, and that claim reconciles first (the
+# last attempt never recorded its outcome). UNKNOWN: 1MSG may have it and nothing can tell;
+# never sent again, settled by any echo or status that still comes.
+PENDING, SENDING, ACCEPTED, QUEUED, FAILED, SKIPPED, UNKNOWN_SEND = (
     "PENDING",
     "SENDING",
     "ACCEPTED",
     "QUEUED",
     "FAILED",
     "SKIPPED",
+    "UNKNOWN",
 )
 FINAL_SEND_STATES = frozenset({ACCEPTED, FAILED, SKIPPED})
+# States in which an echo or a status of 1MSG can still settle the send.
+UNSETTLED_SEND_STATES = (SENDING, QUEUED, UNKNOWN_SEND)
 # Sparse index of sent messages still waiting for delivery: only items that carry these
 # attributes are in it, so the poller queries a short list instead of scanning the table.
 AWAITING_INDEX = "AwaitingStatus"
@@ -558,17 +563,49 @@ class Store:
         turn in the same transaction; TurnTaken when another request took that turn first.
         """
         at = now()
+        lease_until = at + lease_seconds
         update = Update(
             key={"PK": lead_pk(chat_id), "SK": out_sk(send_key)},
-            sets={"state": SENDING, "lease_until": at + lease_seconds, "updated_at": at, **fields},
+            sets={
+                "state": SENDING,
+                "lease_until": lease_until,
+                "attempt_at": at,
+                "updated_at": at,
+                **fields,
+            },
             set_if_missing={"created_at": at, "status": "queued", "status_rank": 0},
             adds={"attempt": 1},
             condition="(attribute_not_exists(#state) OR #state = :pending "
             "OR (#state = :sending AND #lease_until < :now))",
             values={":pending": PENDING, ":sending": SENDING, ":now": at},
         )
+
+        def claimed(before: Item | None) -> Item:
+            """The item as this claim left it; `claimed_from` is the state it was in
+            (SENDING: the last attempt never recorded its outcome)."""
+            return {
+                "created_at": at,
+                "status": "queued",
+                "status_rank": 0,
+                **(before or {}),
+                **fields,
+                "state": SENDING,
+                "lease_until": lease_until,
+                "attempt_at": at,
+                "updated_at": at,
+                "attempt": int((before or {}).get("attempt", 0)) + 1,
+                "claimed_from": (before or {}).get("state"),
+            }
+
         if request is None:
-            return self.update_or_old(update)
+            body = update.expression(self.table)
+            body["ReturnValues"] = "ALL_OLD"
+            body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+            try:
+                response = self._call("update_item", **body)
+            except ClientError as exc:
+                return None, deserialize(cast(Item, exc.response.get("Item"))) or {}
+            return claimed(deserialize(response.get("Attributes"))), None
         before, lead_fields = request
         attempt = int((before or {}).get("attempt", 0))
         update.condition = f"{update.condition} AND " + (
@@ -594,8 +631,7 @@ class Store:
                 now_at = int((cancelled.old_item(2) or {}).get("turn") or 0)
                 raise TurnTaken(turn[0], now_at) from None
             raise RetryableError("the request changed while claiming its reply") from None
-        claimed = {**(before or {}), **fields, "state": SENDING, "attempt": attempt + 1}
-        return claimed, None
+        return claimed(before), None
 
     def finish_send(
         self,
@@ -613,8 +649,13 @@ class Store:
             key={"PK": lead_pk(chat_id), "SK": out_sk(send_key)},
             sets={"updated_at": now(), **fields},
             removes=("lease_until",) if fields.get("state") in FINAL_SEND_STATES else (),
-            condition="#state IN (:sending, :queued) AND #attempt = :attempt",
-            values={":sending": SENDING, ":queued": QUEUED, ":attempt": attempt},
+            condition="#state IN (:sending, :queued, :unknown) AND #attempt = :attempt",
+            values={
+                ":sending": SENDING,
+                ":queued": QUEUED,
+                ":unknown": UNKNOWN_SEND,
+                ":attempt": attempt,
+            },
         )
         items = [self._update(out)]
         if pointer is not None:
@@ -716,16 +757,17 @@ class Store:
                 key={"PK": lead_pk(chat_id), "SK": out_sk(send_key)},
                 sets={},
                 adds={"candidate_ids": {provider_id}},
-                condition="#state IN (:sending, :queued)",
-                values={":sending": SENDING, ":queued": QUEUED},
+                condition="#state IN (:sending, :queued, :unknown)",
+                values={":sending": SENDING, ":queued": QUEUED, ":unknown": UNKNOWN_SEND},
             )
         )
 
     def sends_in_flight(self, chat_id: str) -> list[Item]:
+        """The chat's sends that an echo or a status can still settle."""
         return [
             item
             for item in self.query_partition(lead_pk(chat_id), "OUT#")
-            if item.get("state") in (SENDING, QUEUED)
+            if item.get("state") in UNSETTLED_SEND_STATES
         ]
 
 

@@ -67,14 +67,7 @@ def _park(ctx: Context, provider_id: str, event: Item) -> StatusResult:
     pointer = ctx.store.mark_parked(provider_id)
     if "sk" in pointer:
         return _apply(ctx, provider_id, pointer, event)  # the send result landed meanwhile
-    if event.get("chat_id"):
-        # A send whose outcome is unknown (its echo lost) is settled by its statuses too;
-        # storing the result applies what is parked, this status included.
-        from session_reply.flows.send_reply import settle_in_flight  # (imports this module)
-
-        settled = settle_in_flight(ctx, str(event["chat_id"]), provider_id)
-        if settled is not None:
-            return StatusResult(APPLIED, settled)
+    # It may be the answer a send never got: the caller asks `reconcile.settle_parked`.
     count("StatusParked")
     return StatusResult(PARKED)
 

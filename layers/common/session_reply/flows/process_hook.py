@@ -16,6 +16,7 @@ from session_reply.errors import RetryableError
 from session_reply.flows.apply_status import apply_status
 from session_reply.flows.context import Context
 from session_reply.flows.receive_message import receive_message
+from session_reply.flows.reconcile import settle_parked
 from session_reply.observability import count, logger
 from session_reply.onemsg.wire import MalformedHookError, decode_body, parse_hook
 
@@ -66,7 +67,7 @@ def process_hook(raw: str, ctx: Context | None = None) -> HookResult:
         events += received.events
     for report in hook.statuses:
         try:
-            applied = apply_status(report, ctx)
+            applied = settle_parked(ctx, report, apply_status(report, ctx))
         except RetryableError as exc:
             failure = exc
             continue

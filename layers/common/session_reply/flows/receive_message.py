@@ -22,7 +22,7 @@ from session_reply.domain.status import (
 from session_reply.domain.window import window_expires_at
 from session_reply.flows.context import Context
 from session_reply.flows.lifecycle import lead_status_event, mark_human_response
-from session_reply.flows.send_reply import settle_in_flight
+from session_reply.flows.reconcile import settle_in_flight
 from session_reply.onemsg.wire import MEDIA_TYPES, InboundMessage
 from session_reply.queue import AUTO_REPLY, SendCommand
 from session_reply.store import (

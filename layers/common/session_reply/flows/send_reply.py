@@ -30,11 +30,10 @@ from session_reply.domain.status import (
     AUTHOR_CLIENT,
     AUTHOR_MANAGER,
     AUTHOR_TEMPLATE,
-    LEAD_AUTO_REPLIED,
 )
 from session_reply.domain.window import window_open
 from session_reply.errors import PermanentError, RetryableError
-from session_reply.flows.apply_status import LEAD_STATUS_FOR_REASON, apply_parked_statuses
+from session_reply.flows.apply_status import LEAD_STATUS_FOR_REASON
 from session_reply.flows.assign_manager import (
     assignment_event,
     give_back,
@@ -44,11 +43,11 @@ from session_reply.flows.assign_manager import (
 )
 from session_reply.flows.business import catalogue, hours_fields
 from session_reply.flows.context import Context
-from session_reply.flows.lifecycle import (
-    advance_lead,
-    auto_replied_update,
-    lead_status_event,
-    mark_human_response,
+from session_reply.flows.lifecycle import advance_lead
+from session_reply.flows.reconcile import (
+    record_accepted_or_note,
+    settle_from_candidates,
+    settle_unknown,
 )
 from session_reply.observability import count, logger
 from session_reply.onemsg.errors import (
@@ -61,20 +60,16 @@ from session_reply.onemsg.errors import (
 from session_reply.queue import AUTO_REPLY, SendCommand
 from session_reply.settings import Settings
 from session_reply.store import (
-    ACCEPTED,
-    AWAITING_HUMAN,
-    AWAITING_PK,
     FAILED,
     FINAL_SEND_STATES,
     PENDING,
     QUEUED,
     SENDING,
     SKIPPED,
+    UNKNOWN_SEND,
     Item,
-    lead_pk,
     now,
     out_sk,
-    pmid_key,
 )
 
 SENT = "sent"
@@ -158,13 +153,14 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
     if request:
         assigned.append(assignment_event(lead, now()))
     attempt = int(claimed["attempt"])
-    if attempt > 1 and claimed.get("outcome_unknown_at"):
-        settled = settle_from_candidates(ctx, {**claimed, **fields})
-        if settled is not None:
-            return settled
-        # The last attempt timed out and no echo or status came for this chat within the
-        # grace period: 1MSG did not send it, so sending again is not a double send.
-        count("SendReconciledAsLost")
+    if claimed.get("claimed_from") == SENDING:
+        # The last attempt never recorded its outcome (its answer timed out, or the sender
+        # was killed or could not store the result): 1MSG may have sent it.
+        known = settle_unknown(ctx, {**claimed, **fields})
+        if known.provider_id is not None:
+            return SendResult(SENT, provider_id=known.provider_id, events=known.events)
+        if not known.absent:
+            return _record_unknown(ctx, command, key, attempt)
 
     at = now()
     skip = _skip_reason(command, lead, at, ctx)
@@ -309,7 +305,7 @@ def _send(
         # The echo or a status may have come while we waited for the answer.
         settled = settle_from_candidates(ctx, ctx.store.get_out(command.chat_id, key) or out)
         if settled is not None:
-            return settled
+            return SendResult(SENT, provider_id=settled.provider_id, events=settled.events)
         raise RetryableError(
             "1MSG outcome unknown; waiting for the echo", retry_after=settings.send_lease_seconds
         ) from None
@@ -336,7 +332,7 @@ def _send(
     if template:
         out = {**out, "author": AUTHOR_TEMPLATE, "template": settings.template_name}
     if isinstance(outcome, Accepted):
-        events = record_accepted(ctx, out, outcome.provider_id, attempt)
+        events = record_accepted_or_note(ctx, out, outcome.provider_id, attempt)
         return SendResult(SENT, provider_id=outcome.provider_id, events=events)
     ctx.store.finish_send(
         command.chat_id, key, attempt, {"state": QUEUED, "job_id": outcome.job_id}
@@ -391,6 +387,25 @@ def _not_claimed(current: Item, lease_seconds: int) -> SendResult:
     )
 
 
+def _record_unknown(ctx: Context, command: SendCommand, key: str, attempt: int) -> SendResult:
+    """1MSG may have the message and cannot say: recorded and alarmed, never sent twice.
+    An echo or a status that still comes settles it (see `reconcile.settle_in_flight`)."""
+    fields = {"state": UNKNOWN_SEND, "reason": "outcome_unknown", "status": "unknown"}
+    ctx.store.finish_send(command.chat_id, key, attempt, fields)
+    count("SendOutcomeUnresolved")  # alarmed: someone must look at the chat
+    logger.warning("send outcome unknown; not sent again", extra={"send_key": key})
+    event = Event(
+        "SendFailed",
+        {
+            "chat_id": command.chat_id,
+            "message_id": key,
+            "state": UNKNOWN_SEND,
+            "reason": "outcome_unknown",
+        },
+    )
+    return SendResult("unknown", reason="outcome_unknown", events=[event])
+
+
 def _skip_reason(command: SendCommand, lead: Item, at: float, ctx: Context) -> str | None:
     settings = ctx.settings
     if command.kind == AUTO_REPLY:
@@ -434,107 +449,3 @@ def _finish_refused(
     if lead_status:
         events += advance_lead(ctx, command.chat_id, command.session_id, lead_status, now())
     return SendResult(state.lower(), reason=reason, events=events)
-
-
-def record_accepted(ctx: Context, out: Item, provider_id: str, attempt: int) -> list[Event]:
-    """1MSG took the message (answer or echo, whichever came first): in one transaction,
-    store its id, the pointer statuses join on and, for the auto-reply, the lead's move to
-    auto_replied; then apply any statuses that came early."""
-    chat_id = str(out["chat_id"])
-    key = str(out["id"])
-    session_id = str(out.get("session_id") or "")
-    auto = out.get("author") in (AUTHOR_AUTO, AUTHOR_TEMPLATE)
-    at = now()
-    pointer = {
-        **pmid_key(provider_id),
-        "chat_id": chat_id,
-        "lead_pk": lead_pk(chat_id),
-        "sk": out_sk(key),
-        "direction": "out",
-        "author": out.get("author"),
-    }
-    fields = {
-        "state": ACCEPTED,
-        "provider_id": provider_id,
-        "accepted_at": at,
-        "author": out.get("author"),  # `template` when the window had closed
-        "template": out.get("template"),
-        "awaiting_pk": AWAITING_PK,
-        "awaiting_since": at,
-    }
-    # Waiting for a human from now on: the poller escalates if nobody answers.
-    since = max(at, float(out.get("awaiting_from") or 0))
-    replied = {"auto_reply_at": at, "awaiting_pk": AWAITING_HUMAN, "awaiting_since": since}
-    lead = auto_replied_update(chat_id, session_id, replied) if auto else None
-    cancelled = ctx.store.finish_send(
-        chat_id, key, attempt, fields, pointer=pointer, lead=lead, new_pointer=True
-    )
-    parked = lead_moved = False
-    if cancelled is None:
-        lead_moved = lead is not None
-    elif cancelled.failed(0):
-        return []  # the echo (or the sender) recorded it first
-    else:
-        # Early statuses left a placeholder pointer, or the lead is past auto_replied (or
-        # in a newer request): store the result without those conditions.
-        parked = cancelled.failed(1)
-        lead_moved = lead is not None and not cancelled.failed(2)
-        if ctx.store.finish_send(
-            chat_id, key, attempt, fields, pointer=pointer, lead=lead if lead_moved else None
-        ):
-            return []
-        if auto and not lead_moved:
-            ctx.store.set_lead_once(chat_id, session_id, replied)
-    count("ManagerMessageSent" if out.get("author") == AUTHOR_MANAGER else "ReplySent")
-    events = [
-        Event(
-            "MessageSent",
-            {
-                "chat_id": chat_id,
-                "message_id": key,
-                "provider_id": provider_id,
-                "author": out.get("author"),
-                "at": at,
-            },
-        )
-    ]
-    if lead_moved:
-        events.append(lead_status_event(chat_id, session_id, LEAD_AUTO_REPLIED, at))
-    elif not auto:
-        events += mark_human_response(ctx, chat_id, at)
-    if parked:
-        events += apply_parked_statuses(ctx, provider_id, pointer)
-    return events
-
-
-def settle_from_candidates(ctx: Context, out: Item) -> SendResult | None:
-    """A send whose answer never came, settled by the one provider id that the chat's
-    echoes or statuses reported meanwhile (see `settle_in_flight`)."""
-    candidates = sorted(out.get("candidate_ids") or [])
-    if len(candidates) != 1:
-        return None
-    count("SendReconciled")
-    events = record_accepted(ctx, out, candidates[0], int(out.get("attempt", 0)))
-    return SendResult(SENT, provider_id=candidates[0], events=events)
-
-
-def settle_in_flight(
-    ctx: Context, chat_id: str, provider_id: str, body: str | None = None
-) -> list[Event] | None:
-    """A message id 1MSG reports for this chat (an echo, or a status) that no stored send
-    has: settle the send it belongs to, if any. That is the send with the same text, or
-    else the chat's only send whose outcome is unknown (a timeout after the request left:
-    a template's echo carries the template, and an echo can be lost while the statuses
-    still come). None when no send matches."""
-    in_flight = ctx.store.sends_in_flight(chat_id)
-    same_text = [out for out in in_flight if body is not None and out.get("body") == body]
-    unknown = [out for out in in_flight if out.get("outcome_unknown_at")]
-    match = same_text[:1] or (unknown if len(unknown) == 1 else [])
-    if not match:
-        if len(in_flight) == 1:
-            # Its answer may still be on the way (or never come): note the id, so the send
-            # settles with it if 1MSG's answer times out.
-            ctx.store.add_candidate(chat_id, str(in_flight[0]["id"]), provider_id)
-        return None
-    count("SendReconciled")
-    return record_accepted(ctx, match[0], provider_id, int(match[0].get("attempt", 0)))

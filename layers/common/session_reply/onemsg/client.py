@@ -95,6 +95,17 @@ class OneMsgClient:
             classify(response.status_code, _json(response))
         return _json(response)
 
+    def history(self, chat_id: str, since: int) -> Any:
+        """The raw `GET messages?chatId=&min_time=` answer: the chat's messages since
+        `since` (unix seconds). Raises when 1MSG cannot answer (any 4xx/5xx, timeout)."""
+        try:
+            response = self._http.get("messages", params={"chatId": chat_id, "min_time": since})
+        except httpx.TransportError as exc:
+            raise ProviderUnavailableError(f"messages failed: {type(exc).__name__}") from exc
+        if response.status_code >= 400:
+            classify(response.status_code, _json(response))
+        return _json(response)
+
 
 def _json(response: httpx.Response) -> Any:
     try:

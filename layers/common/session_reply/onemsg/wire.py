@@ -270,3 +270,18 @@ def parse_hook_info(data: Any) -> list[StatusReport]:
         except ValueError:
             continue
     return reports
+
+
+def parse_history(data: Any, now: int) -> list[InboundMessage] | None:
+    """A `GET messages` answer (`{"messages": [...]}`, or the bare list): the chat's
+    messages in the webhook's item shape. None when the answer is not a history at all."""
+    items = data.get("messages") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        return None
+    messages = []
+    for item in items:
+        try:
+            messages.append(parse_message(item, now))
+        except ValueError:
+            continue
+    return messages
