@@ -11,22 +11,15 @@ gc.disable()
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from session_reply.errors import PermanentError, RetryableError
+from session_reply.errors import PermanentError, RetriesExhaustedError, RetryableError
+from session_reply.fifo import process_fifo_batch
 from session_reply.flows.context import Context, prepare
 from session_reply.flows.process_hook import publish
 from session_reply.flows.send_reply import send_reply
 from session_reply.observability import count, logger, metrics
-from session_reply.queue import MalformedCommandError, SendCommand
-
-# A failed record holds back only the later records of its own chat, not the whole batch;
-# a batch where every record failed still answers with batchItemFailures, so the records
-# that backed off keep the visibility they set.
-processor = SqsFifoPartialProcessor(skip_group_on_error=True)
-processor.raise_on_entire_batch_failure = False  # not a constructor argument of the FIFO one
+from session_reply.queue import MalformedCommandError, SendCommand, dedup_id
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -47,14 +40,23 @@ def record_handler(record: SQSRecord) -> None:
     try:
         result = send_reply(command, ctx)
     except RetryableError as exc:
-        # Back off by stretching this record's visibility; SQS redelivers it then, and
-        # after maxReceiveCount it goes to the DLQ (the ledger item keeps the last error).
-        ctx.queue.delay(record.receipt_handle, 30 if exc.retry_after is None else exc.retry_after)
+        # Tried again after `retry_after` (the record's visibility); see session_reply.fifo.
         logger.warning(
             "send will be retried",
             extra={"error": type(exc).__name__, "retry_after": exc.retry_after},
         )
         raise
+    except RetriesExhaustedError:
+        # Tried as often as allowed: to the dead-letter queue (alarmed), deleted here.
+        attrs = record.attributes
+        ctx.queue.dead_letter(
+            ctx.settings.dead_letter_queue_url,
+            record.body,
+            attrs.message_group_id or command.chat_id,
+            attrs.message_deduplication_id or dedup_id(record.message_id),
+        )
+        logger.error("send moved to the dead-letter queue")
+        return
     except PermanentError as exc:
         count("SendRejected")
         logger.error("send rejected for good", extra={"error": type(exc).__name__})
@@ -70,12 +72,24 @@ def record_handler(record: SQSRecord) -> None:
     publish(ctx, result.events)
 
 
+def _reserve_seconds() -> float:
+    """What one record may need: sendMessage, the template fallback and a history read,
+    each up to the 1MSG timeout, plus the DynamoDB writes."""
+    return 3 * Context.default().settings.onemsg_timeout_seconds + 5
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    queue = Context.default().queue
+    result = process_fifo_batch(
+        event.get("Records") or [],
+        lambda raw: record_handler(SQSRecord(raw)),
+        queue.delay,
+        remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
+        reserve_seconds=_reserve_seconds(),
     )
+    return result.response()
 
 
 prepare(

@@ -22,6 +22,11 @@ class PermanentError(SessionReplyError):
     """The same input will fail again; record the reason, do not retry."""
 
 
+class RetriesExhaustedError(PermanentError):
+    """A send was tried as often as allowed (`SEND_MAX_ATTEMPTS`): its record goes to the
+    dead-letter queue (alarmed); the ledger keeps the last error for the redrive."""
+
+
 class ValidationError(PermanentError):
     """Input to one of our own APIs is wrong; answered with HTTP 400."""
 

@@ -94,6 +94,18 @@ class SendQueue:
         except (ClientError, BotoCoreError) as exc:
             raise StoreUnavailableError(f"SQS SendMessage failed: {type(exc).__name__}") from exc
 
+    def dead_letter(self, dead_letter_url: str, body: str, group_id: str, dedupe_id: str) -> None:
+        """Move a record to the dead-letter queue (the caller then deletes it here)."""
+        try:
+            self.client.send_message(
+                QueueUrl=dead_letter_url,
+                MessageBody=body,
+                MessageGroupId=group_id,
+                MessageDeduplicationId=dedupe_id,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreUnavailableError(f"SQS SendMessage failed: {type(exc).__name__}") from exc
+
     def delay(self, receipt_handle: str, seconds: int) -> None:
         """Back off: the record comes back after `seconds` instead of the queue default."""
         # On failure the queue's own visibility timeout still brings the record back.

@@ -70,6 +70,12 @@ class Settings:
     # period in which the echo or a status can reconcile the outcome before any resend.
     send_lease_seconds: int = 60
     max_backoff_seconds: int = 300
+    # Tries of one send that 1MSG answered with a retryable error (429, 5xx, 401); then the
+    # sender moves its record to the dead-letter queue. Burst waits, turns behind another
+    # record of the chat and leases held elsewhere are not tries (they only cost receives,
+    # which the queue's larger maxReceiveCount allows for).
+    send_max_attempts: int = 8
+    dead_letter_queue_url: str = ""
     # The poller asks hookInfo about a sent message with no delivery status after this long,
     # and gives up (status `unknown`) after the deadline.
     poll_after_seconds: int = 120

@@ -32,7 +32,7 @@ from session_reply.domain.status import (
     AUTHOR_TEMPLATE,
 )
 from session_reply.domain.window import window_open
-from session_reply.errors import PermanentError, RetryableError
+from session_reply.errors import PermanentError, RetriesExhaustedError, RetryableError
 from session_reply.flows.apply_status import LEAD_STATUS_FOR_REASON
 from session_reply.flows.assign_manager import (
     assignment_event,
@@ -321,6 +321,11 @@ def _send(
         ctx.store.finish_send(
             command.chat_id, key, attempt, {"state": PENDING, "last_error": type(exc).__name__}
         )
+        if attempt >= settings.send_max_attempts:
+            count("SendRetriesExhausted")
+            raise RetriesExhaustedError(
+                f"{attempt} tries, the last one {type(exc).__name__}"
+            ) from exc
         if isinstance(exc, ProviderAuthError):
             count("ProviderAuthFailed")  # alarmed: an operator must fix the token
             exc.retry_after = settings.max_backoff_seconds  # pause instead of burning retries
