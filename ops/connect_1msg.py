@@ -1,12 +1,13 @@
 """Register the deployed webhook with the 1MSG channel, keeping the channel's other URLs.
 
-    python -m ops.connect_1msg [--env dev] [--dry-run] [--guaranteed-hooks]
+    python -m ops.connect_1msg [--env dev] [--dry-run] [--no-guaranteed-hooks]
 
 1MSG keeps up to 5 webhook URLs per channel and ``POST webhook`` replaces the whole list, so
 this reads the list first (``GET webhook``), merges ``<ApiUrl>/hooks/1msg/<secret>`` into it
 (replacing a URL of this stack with an older secret, keeping every other one), writes it back,
-turns on ``ackNotificationsOn`` (statuses; ``guaranteedHooks`` with ``--guaranteed-hooks``)
-with ``POST settings``, reads both back and prints what changed. A second run changes nothing.
+turns on ``ackNotificationsOn`` (statuses) and ``guaranteedHooks`` (1MSG retries a webhook
+until it gets a 2xx; ``--no-guaranteed-hooks`` leaves it as it is) with ``POST settings``,
+reads both back and prints what changed. A second run changes nothing.
 
 The stack's ApiUrl output and its parameters (1MSG base URL, channel, the SSM names of the
 token and the webhook secret) come from CloudFormation; ``--api-url``, ``--onemsg-url``,
@@ -204,7 +205,7 @@ def plan_connection(
     api_url: str,
     secret: str,
     *,
-    guaranteed_hooks: bool = False,
+    guaranteed_hooks: bool = True,
 ) -> Plan:
     """What to write so the channel posts to us, keeping every URL that is not ours.
 
@@ -266,7 +267,7 @@ def connect(
     api_url: str,
     secret: str,
     *,
-    guaranteed_hooks: bool = False,
+    guaranteed_hooks: bool = True,
     dry_run: bool = False,
     out: Any = print,
 ) -> Plan:
@@ -425,8 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--auth", choices=("bearer", "query"), help="1MSG auth (default: bearer)")
     parser.add_argument(
         "--guaranteed-hooks",
-        action="store_true",
-        help="also turn on guaranteedHooks (1MSG retries a hook until it gets a 2xx)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="turn on guaranteedHooks: 1MSG retries a webhook until it gets a 2xx, so a 5xx "
+        "(DynamoDB throttled, a timeout) loses nothing (default: on; --no-guaranteed-hooks "
+        "leaves the channel's setting as it is)",
     )
     parser.add_argument("--dry-run", action="store_true", help="show the plan, write nothing")
     parser.add_argument("--aws-endpoint-url", help="SSM endpoint (the local stack's moto)")

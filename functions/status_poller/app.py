@@ -1,6 +1,7 @@
 """StatusPollerFunction: on a schedule, asks 1MSG's hookInfo about messages stuck without a
 delivery status (`unknown` past the deadline), escalates leads no human answered, and hands
-unassigned leads to a manager who has room."""
+unassigned leads to a manager who has room; and queues again the reply of a request the
+sender never took (`sweep_requests`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from session_reply.flows.context import Context, prepare
 from session_reply.flows.poll_statuses import poll_statuses
 from session_reply.flows.process_hook import publish
+from session_reply.flows.sweep_requests import sweep_requests
 from session_reply.flows.watch_leads import watch_leads
 from session_reply.observability import logger, metrics
 
@@ -27,6 +29,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
     ctx = Context.default()
     statuses = poll_statuses(ctx)
     leads = watch_leads(ctx)
+    swept = sweep_requests(ctx)
     publish(ctx, statuses.events + leads.events)
     summary = {
         "checked": statuses.checked,
@@ -36,6 +39,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
         "escalated": leads.escalated,
         "reassigned": leads.reassigned,
         "assigned": leads.assigned,
+        "requeued": swept.requeued,
     }
     logger.info("poll done", extra=summary)
     return summary

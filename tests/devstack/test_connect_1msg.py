@@ -104,7 +104,7 @@ def test_our_url_is_added_and_the_others_kept_when_the_channel_has_other_webhook
     assert code == 0, output
     assert sim.webhooks() == [*OTHERS, OURS]
     assert sim.settings()["ackNotificationsOn"] is True
-    assert sim.settings()["guaranteedHooks"] is False  # not asked for: left as it was
+    assert sim.settings()["guaranteedHooks"] is True  # on by default: 1MSG retries a 5xx
     # and what changed is printed with the secret masked
     assert f"+ {API_URL}/hooks/1msg/{MASK}" in output
     assert "ackNotificationsOn: false -> true" in output
@@ -192,6 +192,17 @@ def test_guaranteed_hooks_turned_on_when_asked(
     assert code == 0, output
     assert sim.settings() == {**sim.settings(), "ackNotificationsOn": True, "guaranteedHooks": True}
     assert "guaranteedHooks: false -> true" in output
+
+
+def test_guaranteed_hooks_left_as_they_were_when_opted_out(
+    sim: OneMsgSimulator, ssm: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # When we connect with --no-guaranteed-hooks; Then only statuses are turned on
+    code, output = connect(sim, capsys, "--no-guaranteed-hooks")
+    assert code == 0, output
+    assert sim.settings()["ackNotificationsOn"] is True
+    assert sim.settings()["guaranteedHooks"] is False
+    assert "guaranteedHooks: false (unchanged)" in output
 
 
 def test_settings_alone_are_written_when_our_url_is_already_there(
@@ -309,7 +320,10 @@ def test_secrets_masked_when_a_url_is_shown() -> None:
 
 def test_duplicates_of_our_url_collapse_when_planning() -> None:
     plan = plan_connection(
-        [OURS, OTHERS[0], OURS + "/"], {"ackNotificationsOn": 1}, API_URL, SECRET
+        [OURS, OTHERS[0], OURS + "/"],
+        {"ackNotificationsOn": 1, "guaranteedHooks": True},
+        API_URL,
+        SECRET,
     )
     assert plan.after == [OURS, OTHERS[0]]
     assert plan.added == [] and plan.settings_changes == {}

@@ -81,6 +81,9 @@ class Settings:
     poll_after_seconds: int = 120
     status_deadline_seconds: int = 86_400
     poll_batch_size: int = 20
+    # The poller's sweep queues again the reply of a request opened this long ago that the
+    # sender has not taken (the webhook stopped between storing and queueing, unretried).
+    sweep_after_seconds: int = 120
     raw_hook_ttl_days: int = 14
     status_event_ttl_days: int = 180
     max_webhook_bytes: int = 262_144

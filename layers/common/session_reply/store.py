@@ -61,6 +61,7 @@ AWAITING_PK = "AWAIT"
 AWAITING_ATTRS = ("awaiting_pk", "awaiting_since")
 AWAITING_HUMAN = "HUMAN"  # leads auto-replied and waiting for a person (escalation)
 AWAITING_MANAGER = "UNASSIGNED"  # leads no manager could take yet
+AWAITING_REPLY = "REPLY"  # leads whose request opened and whose reply the sender has not taken
 MANAGERS_PK = "MANAGERS"
 
 
@@ -615,6 +616,8 @@ class Store:
         lead = Update(
             key={"PK": lead_pk(chat_id), "SK": "LEAD"},
             sets={"updated_at": at, **lead_fields},
+            # The sender took the request's reply: it no longer waits as AWAITING_REPLY.
+            removes=tuple(attr for attr in AWAITING_ATTRS if attr not in lead_fields),
             condition="#session_id = :sid AND "
             "(attribute_not_exists(#assigned_session) OR #assigned_session <> :sid)",
             values={":sid": lead_fields["assigned_session"]},
@@ -822,7 +825,7 @@ def new_lead_update(chat_id: str, fields: dict[str, Any], condition: str, values
         set_if_missing={"created_at": at, "chat_id": chat_id},
         adds={"inbound_count": 1, "session_count": 1},
         removes=(
-            *AWAITING_ATTRS,
+            *(attr for attr in AWAITING_ATTRS if attr not in fields),
             "assigned_session",
             "escalated_at",
             "auto_reply_at",

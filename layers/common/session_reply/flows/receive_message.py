@@ -26,6 +26,7 @@ from session_reply.flows.reconcile import settle_in_flight
 from session_reply.onemsg.wire import MEDIA_TYPES, InboundMessage
 from session_reply.queue import AUTO_REPLY, SendCommand
 from session_reply.store import (
+    AWAITING_REPLY,
     Update,
     inbound_sk,
     lead_pk,
@@ -143,6 +144,10 @@ def _client_message(message: InboundMessage, ctx: Context) -> Received:
             "session_opened_at": message.time,
             "last_inbound_at": message.time,
             "window_expires_at": expires,
+            # Waiting for its reply: the poller's sweep queues it again if the sender
+            # never takes it (a crash between this write and the queue).
+            "awaiting_pk": AWAITING_REPLY,
+            "awaiting_since": at,
             # Provisional: the sender settles subject, language, category and manager
             # after the burst (the lead keeps the chat's language until then).
             "topic": summary.subject.phrase,
