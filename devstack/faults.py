@@ -47,16 +47,19 @@ import os
 import random
 import secrets
 import sys
+import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 import httpx
 
+from devstack import faultplan
 from devstack.simulator import OneMsgSimulator
 from devstack.stack import LocalStack
 
@@ -70,7 +73,11 @@ FAST_ENV = {
     "BURST_SECONDS": "1",
     "POLL_AFTER_SECONDS": "1",  # the poller asks hookInfo after this long without a status
     "SESSION_GAP_SECONDS": "600",  # so a burst 15 minutes ago is an earlier request
+    "SWEEP_AFTER_SECONDS": "4",  # the poller queues again a reply the sender never took
 }
+# The send queue's visibility timeout in fault runs (the template's 360 s, scaled to the
+# 10 s lease): how long a record whose sender was killed stays invisible.
+SEND_VISIBILITY_SECONDS = 15
 TEMPLATE_ENV = {"TEMPLATE_NAME": "session_followup", "TEMPLATE_NAMESPACE": "local_ns"}
 STACK_ENV = {
     "API_PORT": "0",
@@ -148,8 +155,11 @@ class Case:
     lead_status: str | None = None  # the lead's final status
     calls: dict[str, int] = field(default_factory=dict)  # exact 1MSG calls for this chat
     faults: list[JSON] = field(default_factory=list)  # scoped to this chat's phone
+    # AWS faults (devstack.faultplan steps: DynamoDB, SQS, a killed worker), this chat's too
+    aws_faults: list[JSON] = field(default_factory=list)
     options: JSON = field(default_factory=dict)  # simulator delivery options for this chat
     lead_exists: bool | None = True  # False: the lead API must answer 404
+    manager_messages: int = 0  # messages the case sends through the lead API
     checks: list[Callable[[CaseView], str | None]] = field(default_factory=list)
     posts: list[Post] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -246,10 +256,13 @@ class ScenarioResult:
 class Harness:
     """Drives one running LocalStack: posts webhooks, reads the lead API and the simulator."""
 
-    def __init__(self, stack: LocalStack, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, stack: LocalStack, rng: random.Random | None = None, plan: Path | None = None
+    ) -> None:
         if stack.simulator is None:
             raise RuntimeError("the fault harness needs the 1MSG simulator (unset ONEMSG_API_URL)")
         self.stack = stack
+        self.plan = plan  # the AWS fault plan the workers read (devstack.faultplan)
         self.sim: OneMsgSimulator = stack.simulator
         self.rng = rng or random.Random()
         self.channel = stack.settings.channel_id
@@ -419,6 +432,10 @@ class Harness:
                 self.sim.add_faults([{**f, "phone": case.phone} for f in case.faults])
             if case.options:
                 self.sim.set_options(case.phone, **case.options)
+            if case.aws_faults and self.plan is not None:
+                faultplan.add_steps(
+                    self.plan, [{**f, "phone": case.phone} for f in case.aws_faults]
+                )
         context = scenario.before(self) if scenario.before else None
         started = time.monotonic()
         threads = [
@@ -544,12 +561,14 @@ def evaluate(view: CaseView) -> CaseResult:
             lost += 1
             where = f"ledger state {state}" if out else "no reply in the ledger"
             problems.append(f"request {expect.openers[0]} lost ({where})")
-    duplicates = max(0, len(view.sends) - len(case.expects))
+    # A manager's message the case posted through the lead API is a send of its own.
+    manager = [m for m in view.messages if str(m.get("id", "")).startswith("api:")]
+    duplicates = max(0, len(view.sends) - len(case.expects) - case.manager_messages)
     if duplicates:
         problems.append(
             f"{len(view.sends)} sends accepted by 1MSG for {len(case.expects)} request(s)"
         )
-    recorded = {str(o.get("provider_id")) for o in view.replies()}
+    recorded = {str(o.get("provider_id")) for o in [*view.replies(), *manager]}
     for send in view.sends:
         if str(send["id"]) not in recorded and send.get("jobId") is None:
             problems.append(f"1MSG accepted {send['method']} {send['id']} that no reply records")
@@ -1374,6 +1393,8 @@ def _finale_outage(h: Harness) -> None:
 
 
 def main_scenarios(chats: int = FINALE_CHATS) -> list[Scenario]:
+    from devstack.faults_aws import aws_scenarios  # its scenarios build on this module
+
     one = _one
     return [
         Scenario("happy path", one(happy)),
@@ -1406,6 +1427,7 @@ def main_scenarios(chats: int = FINALE_CHATS) -> list[Scenario]:
         Scenario(
             "hostile bodies", hostile_cases, before=kept_bodies_since, after=kept_bodies_check
         ),
+        *aws_scenarios(),
         Scenario(
             f"finale: {chats} mixed chats",
             finale(chats),
@@ -1455,15 +1477,29 @@ def fault_stack(
     warm: dict[str, int] | None = None,
 ) -> Iterator[Harness]:
     """A LocalStack set up for fault runs, and the harness that drives it."""
-    function_env = {**FAST_ENV, **(TEMPLATE_ENV if template else {})}
-    with LocalStack(
-        env=stack_env(), echo_logs=False, out=out, function_env=function_env, warm=warm
-    ) as stack:
-        harness = Harness(stack, random.Random(seed))
-        try:
-            yield harness
-        finally:
-            harness.close()
+    plan_fd, plan_name = tempfile.mkstemp(prefix="session-reply-faultplan-", suffix=".json")
+    os.close(plan_fd)
+    plan = Path(plan_name)
+    function_env = {
+        **FAST_ENV,
+        **(TEMPLATE_ENV if template else {}),
+        faultplan.ENV: str(plan),
+    }
+    try:
+        with LocalStack(
+            env=stack_env(), echo_logs=False, out=out, function_env=function_env, warm=warm
+        ) as stack:
+            stack.client("sqs").set_queue_attributes(
+                QueueUrl=stack.aws.queue_urls["SendQueue"] if stack.aws else "",
+                Attributes={"VisibilityTimeout": str(SEND_VISIBILITY_SECONDS)},
+            )
+            harness = Harness(stack, random.Random(seed), plan)
+            try:
+                yield harness
+            finally:
+                harness.close()
+    finally:
+        plan.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- reporting

@@ -235,10 +235,13 @@ def worker_main(argv: list[str] | None = None) -> None:
 
     # Lambda's import path: the code folder, then the layers, then the runtime's own packages.
     # The devstack folder leaves the path so the handler cannot import the dev tooling.
+    from devstack import faultplan  # imported while the devstack folder is on the path
+
     home = str(DEVSTACK_HOME)
     sys.path[:] = [*args.path, *(p for p in sys.path if p not in ("", home, os.getcwd()))]
     os.environ.pop("PYTHONPATH", None)  # only there to start this module; not the function's
     threading.Thread(target=_exit_when_parent_goes, daemon=True).start()
+    faultplan.install(args.logical_id)  # only when DEVSTACK_FAULT_PLAN is set (make faults)
 
     started = time.monotonic()
     handler: Callable[[Any, Any], Any] | None = None
