@@ -81,7 +81,15 @@ def _sqs_client() -> Any:
 class SendQueue:
     def __init__(self, queue_url: str, client: Any = None) -> None:
         self.url = queue_url
-        self.client = client or _sqs_client()
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        """Built on first use: an ack, an echo or a poll never touches the queue, so a cold
+        start that serves one does not load SQS's service model."""
+        if self._client is None:
+            self._client = _sqs_client()
+        return self._client
 
     def enqueue(self, command: SendCommand) -> None:
         try:
