@@ -125,21 +125,23 @@ def test_full_manager_is_skipped_and_lead_waits_unassigned_when_nobody_has_room(
 
 
 def test_returning_lead_goes_back_to_its_manager_when_that_manager_is_active(
-    stack: Stack,
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A short session gap: the client's first request (10 min ago) is over
+    monkeypatch.setenv("SESSION_GAP_SECONDS", "300")
     add_managers({"id": "anna", "name": "Anna"}, {"id": "boris", "name": "Boris"})
-    client_writes(stack, "77011111111", "How much is delivery?")  # Anna
-    stack.drain()
-    # The same client comes back after more than the session gap
     stack.post_hook(
         hook_event(
             "webhook/inbound.json",
-            id="wamid.return.1",
+            id="wamid.first.1",
             chatId="77011111111@c.us",
             author="77011111111@c.us",
-            time=int(time.time()) + 90_000,
+            time=int(time.time()) - 600,
         )
-    )
+    )  # Anna
+    stack.drain()
+    # The same client comes back after more than the session gap
+    client_writes(stack, "77011111111", "How much is delivery?")
     client_writes(stack, "77012222222", "Where is my order?")  # the next turn: Boris
     stack.drain()
     lead = lead_of(stack, "77011111111")

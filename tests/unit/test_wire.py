@@ -6,6 +6,7 @@ import json
 
 import pytest
 from session_reply.onemsg.wire import (
+    MAX_CLOCK_SKEW_SECONDS,
     HookBody,
     InboundMessage,
     MalformedHookError,
@@ -282,6 +283,18 @@ def test_parse_message_keeps_id_as_opaque_string_when_id_is_a_number() -> None:
 def test_parse_message_raises_value_error_when_item_is_unusable(item: object, reason: str) -> None:
     with pytest.raises(ValueError, match=f"^{reason}$"):
         parse_message(item, NOW)
+
+
+@pytest.mark.parametrize("ahead", [121, 3_600, 86_400 * 365, "1799999999"])
+def test_parse_message_clamps_time_to_now_plus_skew_when_provider_time_is_in_the_future(
+    ahead: object,
+) -> None:
+    time = NOW + ahead if isinstance(ahead, int) else ahead
+    assert parse_message(message_item(time=time), NOW).time == NOW + MAX_CLOCK_SKEW_SECONDS
+
+
+def test_parse_message_keeps_time_when_it_is_ahead_by_less_than_the_skew() -> None:
+    assert parse_message(message_item(time=NOW + 30), NOW).time == NOW + 30
 
 
 @pytest.mark.parametrize(

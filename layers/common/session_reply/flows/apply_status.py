@@ -20,7 +20,7 @@ from session_reply.flows.context import Context
 from session_reply.flows.lifecycle import advance_lead
 from session_reply.observability import count
 from session_reply.onemsg.errors import InvalidRecipientError, WindowClosedError, failure_reason
-from session_reply.onemsg.wire import StatusReport
+from session_reply.onemsg.wire import MAX_CLOCK_SKEW_SECONDS, StatusReport
 from session_reply.store import Item, now
 
 APPLIED = "applied"
@@ -48,7 +48,10 @@ def apply_status(report: StatusReport, ctx: Context | None = None) -> StatusResu
         "status": report.status,
         "error": report.error,
         "chat_id": report.chat_id,
-        "at": float(report.timestamp) if report.timestamp else received,
+        # A provider clock ahead of ours is brought back to now plus the allowed skew.
+        "at": min(float(report.timestamp), received + MAX_CLOCK_SKEW_SECONDS)
+        if report.timestamp
+        else received,
         "received_at": received,
         "expires_at": int(received) + ctx.settings.status_event_ttl_days * 86_400,
     }

@@ -27,6 +27,9 @@ MEDIA_TYPES = {"image", "document", "audio", "voice", "video", "ptt", "sticker",
 # the chat (`request_welcome`), the answer to a call permission request. Recorded, never
 # answered as a request.
 NOT_A_REQUEST_TYPES = frozenset({"reaction", "request_welcome", "call_permission_reply"})
+# How far ahead of our clock a provider `time` may be: a phone's or 1MSG's clock may run a
+# little fast, but a time further ahead would freeze the lead's window and session open.
+MAX_CLOCK_SKEW_SECONDS = 120
 
 
 class MalformedHookError(ValueError):
@@ -172,6 +175,8 @@ def parse_message(item: Any, now: int) -> InboundMessage:
     if not chat_id:
         raise ValueError("message has no chatId")
     sent_at = _unix_seconds(item.get("time"))
+    if sent_at is not None:
+        sent_at = min(sent_at, now + MAX_CLOCK_SKEW_SECONDS)
     return InboundMessage(
         id=message_id,
         chat_id=chat_id,

@@ -1,0 +1,47 @@
+"""Provider times are 1MSG's (or the phone's) clock: one ahead of ours never moves the lead's
+window or a status time into the future beyond a small skew."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from session_reply.onemsg.wire import MAX_CLOCK_SKEW_SECONDS
+from session_reply.settings import get_settings
+
+from tests.conftest import REPLY_ID, Stack, hook_event, load_event, with_body
+
+A_MONTH = 30 * 86_400
+
+
+def test_window_ends_a_day_from_now_when_the_client_message_time_is_a_month_ahead(
+    stack: Stack,
+) -> None:
+    # Given a client message whose provider time is a month in the future
+    before = int(time.time())
+    stack.post_hook(hook_event("webhook/inbound.json", time=before + A_MONTH))
+    after = int(time.time())
+    # When the lead is read
+    lead = stack.lead()["lead"]
+    # Then its request and window start no later than now plus the skew
+    assert lead["session_opened_at"] <= after + MAX_CLOCK_SKEW_SECONDS
+    window = get_settings().window_seconds
+    assert lead["window_expires_at"] <= after + MAX_CLOCK_SKEW_SECONDS + window
+
+
+def test_status_time_is_now_plus_skew_at_most_when_hook_timestamp_is_in_the_future(
+    stack: Stack,
+) -> None:
+    # Given an answered client
+    stack.post_hook(hook_event("webhook/inbound.json"))
+    stack.drain()
+    # When a status comes with a timestamp a month ahead
+    event = load_event("webhook/hooks_status.json")
+    body = json.loads(event["body"])
+    body["hooks"][0]["timestamp"] = int(time.time()) + A_MONTH
+    stack.post_hook(with_body(event, body))
+    after = time.time()
+    # Then its time is clamped
+    out = next(m for m in stack.lead()["messages"] if m.get("provider_id") == REPLY_ID)
+    assert out["status"] == "delivered"
+    assert out["delivered_at"] <= after + MAX_CLOCK_SKEW_SECONDS
