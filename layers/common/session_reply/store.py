@@ -62,6 +62,10 @@ AWAITING_ATTRS = ("awaiting_pk", "awaiting_since")
 AWAITING_HUMAN = "HUMAN"  # leads auto-replied and waiting for a person (escalation)
 AWAITING_MANAGER = "UNASSIGNED"  # leads no manager could take yet
 AWAITING_REPLY = "REPLY"  # leads whose request opened and whose reply the sender has not taken
+# The manager whose capacity this lead's request counts against, and that request: set with
+# the assignment, removed (and the manager's load given back) by the first human response,
+# a hand-over, or a reply that is not sent. A manager's load is the number of such leads.
+SLOT_ATTRS = ("slot_manager_id", "slot_session")
 MANAGERS_PK = "MANAGERS"
 
 
@@ -417,20 +421,39 @@ class Store:
         fields: dict[str, Any],
         removes: tuple[str, ...] = (),
         returns: str = "ALL_NEW",
+        unless_answered: bool = False,
     ) -> Item | None:
         """Set timestamps that keep their first value (e.g. first_human_response_at) on the
-        lead's current request."""
+        lead's current request (`unless_answered`: only while no human has responded)."""
+        condition = "#session_id = :sid"
+        if unless_answered:
+            condition += " AND attribute_not_exists(#first_human_response_at)"
         return self.update(
             Update(
                 key={"PK": lead_pk(chat_id), "SK": "LEAD"},
                 sets={"updated_at": now()},
                 set_if_missing=fields,
                 removes=removes,
-                condition="#session_id = :sid",
+                condition=condition,
                 values={":sid": session_id},
             ),
             returns=returns,
         )
+
+    def drop_slot(self, chat_id: str, session_id: str) -> str | None:
+        """Forget the capacity slot the lead holds for this request; the manager it counted
+        against (whose load the caller gives back), or None when it held none."""
+        old = self.update(
+            Update(
+                key={"PK": lead_pk(chat_id), "SK": "LEAD"},
+                sets={"updated_at": now()},
+                removes=SLOT_ATTRS,
+                condition="#slot_session = :sid",
+                values={":sid": session_id},
+            ),
+            returns="ALL_OLD",
+        )
+        return str(old["slot_manager_id"]) if old and old.get("slot_manager_id") else None
 
     def update_request_if_waiting(
         self,
@@ -439,6 +462,7 @@ class Store:
         waiting_for: str,
         fields: dict[str, Any],
         removes: tuple[str, ...] = (),
+        returns: str = "ALL_NEW",
     ) -> Item | None:
         """Change a lead the poller found waiting, only if it still waits for the same thing
         in the same request."""
@@ -449,7 +473,8 @@ class Store:
                 removes=removes,
                 condition="#session_id = :sid AND #awaiting_pk = :waiting",
                 values={":sid": session_id, ":waiting": waiting_for},
-            )
+            ),
+            returns=returns,
         )
 
     def add_status_event(self, provider_id: str, event: Item) -> bool:
@@ -551,6 +576,7 @@ class Store:
         lease_seconds: int,
         request: tuple[Item | None, Item] | None = None,
         turn: tuple[str, int] | None = None,
+        held_slot: str | None = None,
     ) -> tuple[Item | None, Item | None]:
         """Take the send key for one attempt. (claimed item, None) or (None, current item).
 
@@ -559,9 +585,11 @@ class Store:
 
         With `request` = (the OUT item as read, the lead's request fields), the claim and
         the lead's topic and manager are written in one transaction, conditional on both
-        being unchanged since that read; a lost race raises RetryableError. With `turn` =
-        (team, the counter as last seen), the team's round-robin counter moves to the next
-        turn in the same transaction; TurnTaken when another request took that turn first.
+        being unchanged since that read (no human response since, the same capacity slot
+        `held_slot`); a lost race raises RetryableError. A slot field given as None is
+        removed. With `turn` = (team, the counter as last seen), the team's round-robin
+        counter moves to the next turn in the same transaction; TurnTaken when another
+        request took that turn first.
         """
         at = now()
         lease_until = at + lease_seconds
@@ -617,10 +645,20 @@ class Store:
             key={"PK": lead_pk(chat_id), "SK": "LEAD"},
             sets={"updated_at": at, **lead_fields},
             # The sender took the request's reply: it no longer waits as AWAITING_REPLY.
-            removes=tuple(attr for attr in AWAITING_ATTRS if attr not in lead_fields),
+            removes=tuple(attr for attr in AWAITING_ATTRS if attr not in lead_fields)
+            + tuple(a for a in SLOT_ATTRS if a in lead_fields and lead_fields[a] is None),
             condition="#session_id = :sid AND "
-            "(attribute_not_exists(#assigned_session) OR #assigned_session <> :sid)",
-            values={":sid": lead_fields["assigned_session"]},
+            "(attribute_not_exists(#assigned_session) OR #assigned_session <> :sid) AND "
+            "attribute_not_exists(#first_human_response_at) AND "
+            + (
+                "#slot_manager_id = :held"
+                if held_slot
+                else "attribute_not_exists(#slot_manager_id)"
+            ),
+            values={
+                ":sid": lead_fields["assigned_session"],
+                **({":held": held_slot} if held_slot else {}),
+            },
         )
         items = [self._update(update), self._update(lead)]
         if turn is not None:
@@ -693,6 +731,21 @@ class Store:
                     condition="#active = :true AND (attribute_not_exists(#capacity) "
                     "OR #capacity <= :zero OR #load < #capacity)",
                     values={":true": True, ":zero": 0},
+                )
+            )
+            is not None
+        )
+
+    def hold_slot(self, manager_id: str) -> bool:
+        """Count one more lead against a manager whatever their capacity (a returning lead
+        goes back to its manager); False when the manager is not in the table."""
+        return (
+            self.update(
+                Update(
+                    key={"PK": MANAGERS_PK, "SK": f"MANAGER#{manager_id}"},
+                    sets={},
+                    adds={"load": 1},
+                    condition="attribute_exists(PK)",
                 )
             )
             is not None

@@ -7,6 +7,12 @@ The sender takes a team's turn in its claim transaction: it reads the counter wi
 claim moves the counter only if it still stands there (`store.turn_update`). When another
 request took that turn first, the claim writes nothing and says where the counter is now: the
 next turn is picked and claimed again. Every turn is used once, by a request that was stored.
+
+A manager's `load` is the number of leads waiting for that manager's first answer: each
+assignment to a manager in the table counts one (a kept lead too, whatever the capacity),
+remembered on the lead as its slot (`SLOT_ATTRS`); the slot is given back exactly once,
+by whoever removes it from the lead: the first human response, a hand-over, a new request
+assigned elsewhere, or an auto-reply that is not sent.
 """
 
 from __future__ import annotations
@@ -29,7 +35,14 @@ from session_reply.domain.assignment import (
 )
 from session_reply.flows.context import Context
 from session_reply.observability import count
-from session_reply.store import AWAITING_ATTRS, AWAITING_MANAGER, Item, TurnTaken, now
+from session_reply.store import (
+    AWAITING_ATTRS,
+    AWAITING_MANAGER,
+    SLOT_ATTRS,
+    Item,
+    TurnTaken,
+    now,
+)
 
 _roster_cache: dict[str, tuple[float, list[Manager]]] = {}
 _turns: dict[str, dict[str, int]] = {}  # table -> team -> its counter as last seen
@@ -43,6 +56,14 @@ class Assignment:
     name: str
     manager: Manager | None = None
     turn: tuple[str, int] | None = None  # (team, counter as seen) for the claim to move
+    slot: str | None = None  # the manager whose load counts this lead, once stored
+    took_slot: bool = False  # that load was raised now (give it back if not stored)
+
+    def slot_fields(self, session_id: str) -> Item:
+        """The lead's slot attributes for this assignment (None = remove)."""
+        if self.slot is None:
+            return dict.fromkeys(SLOT_ATTRS)
+        return {SLOT_ATTRS[0]: self.slot, SLOT_ATTRS[1]: session_id}
 
 
 def roster(ctx: Context) -> list[Manager]:
@@ -93,14 +114,19 @@ def choose_manager(
     language: str | None = None,
     team_ids: Sequence[str] = (),
     claim_turn: bool = False,
+    held: str | None = None,
 ) -> Assignment:
     """With `claim_turn`, the turn is the one after the counter as last seen, and the
     Assignment carries it for the caller's claim to move (see `with_turn`); otherwise the
-    counter is moved here, atomically."""
+    counter is moved here, atomically. `held` is the slot the lead already holds (kept as
+    is when the lead stays with that manager)."""
     managers = [m for m in roster(ctx) if m.id != exclude]
     kept = sticky(current_id, managers)
     if kept is not None:
-        return Assignment(KEPT, kept.name, kept)
+        if kept.id == held:
+            return Assignment(KEPT, kept.name, kept, slot=held)
+        took = kept.in_table and ctx.store.hold_slot(kept.id)
+        return Assignment(KEPT, kept.name, kept, slot=kept.id if took else None, took_slot=took)
     team_key, team = team_for(topic, managers, language, team_ids)
     taken: tuple[str, int] | None = None
     if len(team) <= 1:
@@ -112,9 +138,14 @@ def choose_manager(
         turn = ctx.store.next_turn(team_key)
     for manager in candidates(team, turn):
         # The roster may be a few seconds old: the slot itself is taken atomically.
-        if not manager.in_table or ctx.store.take_slot(manager.id):
+        if not manager.in_table:
             count("LeadAssigned")
             return Assignment(ASSIGNED, manager.name, manager, taken)
+        if ctx.store.take_slot(manager.id):
+            count("LeadAssigned")
+            return Assignment(
+                ASSIGNED, manager.name, manager, taken, slot=manager.id, took_slot=True
+            )
     count("LeadUnassigned")
     return Assignment(UNASSIGNED, ctx.settings.fallback_manager_name)
 
@@ -125,7 +156,7 @@ def request_fields(
     """Topic and manager of the lead's current request, to be stored with the send's
     claim (`assigned_session` makes it once per request), and the team's turn the claim
     moves. A capacity slot may have been taken: `give_back` it if the fields are not
-    stored."""
+    stored, `settle_slots` once they are."""
     category = str(topic_fields.get("category") or topic_fields["topic"])
     assignment = choose_manager(
         ctx,
@@ -134,6 +165,7 @@ def request_fields(
         language=str(topic_fields.get("language") or "") or None,
         team_ids=[str(t) for t in topic_fields.get("catalogue_team") or []],
         claim_turn=True,
+        held=held_slot(lead),
     )
     fields: Item = {
         **topic_fields,
@@ -141,15 +173,38 @@ def request_fields(
         "manager_id": assignment.manager.id if assignment.manager else None,
         "assignment": assignment.state,
         "assigned_session": session_id,
+        **assignment.slot_fields(session_id),
     }
     if assignment.state == UNASSIGNED:
         fields.update({AWAITING_ATTRS[0]: AWAITING_MANAGER, AWAITING_ATTRS[1]: now()})
     return fields, assignment.turn
 
 
-def give_back(ctx: Context, fields: Item) -> None:
-    if fields.get("assignment") == ASSIGNED and fields.get("manager_id"):
-        ctx.store.release_slot(str(fields["manager_id"]))  # no-op outside the table
+def held_slot(lead: Item) -> str | None:
+    """The manager whose load the lead counts in (for an earlier request), if any."""
+    held = lead.get(SLOT_ATTRS[0])
+    return str(held) if held else None
+
+
+def give_back(ctx: Context, fields: Item, held: str | None) -> None:
+    """The request fields were not stored: a slot they took (not the one the lead already
+    held) goes back."""
+    slot = fields.get(SLOT_ATTRS[0])
+    if slot and slot != held:
+        ctx.store.release_slot(str(slot))
+
+
+def settle_slots(ctx: Context, fields: Item, held: str | None) -> None:
+    """The request fields are stored: the earlier request's slot, if not kept, goes back."""
+    if held and held != fields.get(SLOT_ATTRS[0]):
+        ctx.store.release_slot(held)
+
+
+def release_request_slot(ctx: Context, chat_id: str, session_id: str) -> None:
+    """The request's reply will not be sent: its manager's load goes back."""
+    manager = ctx.store.drop_slot(chat_id, session_id)
+    if manager:
+        ctx.store.release_slot(manager)
 
 
 def assignment_event(lead: Item, at: float) -> Event:

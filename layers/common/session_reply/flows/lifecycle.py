@@ -8,7 +8,7 @@ from typing import Any
 from session_reply.bus import Event
 from session_reply.domain.status import LEAD_AUTO_REPLIED, LEAD_IN_PROGRESS
 from session_reply.flows.context import Context
-from session_reply.store import AWAITING_ATTRS, Update, lead_status_update
+from session_reply.store import AWAITING_ATTRS, SLOT_ATTRS, Update, lead_status_update
 
 
 def lead_status_event(chat_id: str, session_id: str, status: str, at: float) -> Event:
@@ -20,8 +20,11 @@ def lead_status_event(chat_id: str, session_id: str, status: str, at: float) -> 
 
 def auto_replied_update(chat_id: str, session_id: str, replied: dict[str, Any]) -> Update:
     """The lead's move to auto_replied, with its first-reply fields, for the transaction
-    that records the auto-reply; fails (and is left out) once the lead is further on."""
-    return lead_status_update(chat_id, session_id, LEAD_AUTO_REPLIED, replied)
+    that records the auto-reply; fails (and is left out) once the lead is further on, or
+    once a person has answered (who then must not be escalated)."""
+    update = lead_status_update(chat_id, session_id, LEAD_AUTO_REPLIED, replied)
+    update.condition = f"{update.condition} AND attribute_not_exists(#first_human_response_at)"
+    return update
 
 
 def advance_lead(
@@ -43,10 +46,10 @@ def mark_human_response(ctx: Context, chat_id: str, at: float) -> list[Event]:
         chat_id,
         session_id,
         {"first_human_response_at": at},
-        removes=AWAITING_ATTRS,
+        removes=AWAITING_ATTRS + SLOT_ATTRS,
         returns="ALL_OLD",
     )
-    if before and "first_human_response_at" not in before and before.get("manager_id"):
-        # The manager answered: this lead no longer counts against their capacity.
-        ctx.store.release_slot(str(before["manager_id"]))
+    if before and before.get(SLOT_ATTRS[0]):
+        # A person answered: this lead no longer counts against its manager's capacity.
+        ctx.store.release_slot(str(before[SLOT_ATTRS[0]]))
     return advance_lead(ctx, chat_id, session_id, LEAD_IN_PROGRESS, at)

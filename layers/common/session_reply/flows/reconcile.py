@@ -107,8 +107,14 @@ def record_accepted(ctx: Context, out: Item, provider_id: str, attempt: int) -> 
             chat_id, key, attempt, fields, pointer=pointer, lead=lead if lead_moved else None
         ):
             return []
-        if auto and not lead_moved:
-            ctx.store.set_lead_once(chat_id, session_id, replied)
+        # A person answered first (or the lead is further on): note the reply, but the
+        # lead does not go back on the escalation list.
+        if (
+            auto
+            and not lead_moved
+            and ctx.store.set_lead_once(chat_id, session_id, replied, unless_answered=True) is None
+        ):
+            ctx.store.set_lead_once(chat_id, session_id, {"auto_reply_at": at})
     count("ManagerMessageSent" if out.get("author") == AUTHOR_MANAGER else "ReplySent")
     events = [
         Event(

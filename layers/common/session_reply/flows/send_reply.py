@@ -37,8 +37,11 @@ from session_reply.flows.apply_status import LEAD_STATUS_FOR_REASON
 from session_reply.flows.assign_manager import (
     assignment_event,
     give_back,
+    held_slot,
     note_turn,
+    release_request_slot,
     request_fields,
+    settle_slots,
     with_turn,
 )
 from session_reply.flows.business import catalogue, hours_fields
@@ -74,6 +77,7 @@ from session_reply.store import (
 
 SENT = "sent"
 ALREADY_DONE = "already_done"
+HUMAN_ANSWERED = "human_answered"  # a manager answered before the auto-reply went out
 
 
 @dataclass(slots=True)
@@ -124,6 +128,7 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
         raise PermanentError("no lead for this chat")
     lead: Item = read
     request: tuple[Item | None, Item] | None = None
+    held = held_slot(read)  # an earlier request's slot, checked unchanged by the claim
 
     def claim() -> tuple[Item | None, Item | None]:
         """Topic and manager (the auto-reply's first attempt), the text, the claim."""
@@ -134,11 +139,17 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
         fields.update(_out_fields(command, key, lead, settings))
         try:
             result = ctx.store.claim_send(
-                command.chat_id, key, fields, settings.send_lease_seconds, request, turn
+                command.chat_id,
+                key,
+                fields,
+                settings.send_lease_seconds,
+                request,
+                turn,
+                held_slot=held if request else None,
             )
         except RetryableError:  # TurnTaken too: `with_turn` chooses again
             if request:
-                give_back(ctx, request[1])
+                give_back(ctx, request[1], held)
             raise
         if turn is not None and result[0] is not None:
             note_turn(ctx, turn[0], turn[1] + 1)  # the claim moved the counter
@@ -148,9 +159,10 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
     claimed, current = with_turn(ctx, claim)
     if claimed is None:
         if request:
-            give_back(ctx, request[1])
+            give_back(ctx, request[1], held)
         return _not_claimed(current or {}, settings.send_lease_seconds)
     if request:
+        settle_slots(ctx, request[1], held)
         assigned.append(assignment_event(lead, now()))
     attempt = int(claimed["attempt"])
     if claimed.get("claimed_from") == SENDING:
@@ -197,6 +209,8 @@ def _assign(
         return lead, None, None  # superseded: the send is skipped below
     if lead.get("assigned_session") == command.session_id:
         return lead, None, None  # a retry: topic and manager were settled by an earlier attempt
+    if lead.get("first_human_response_at"):
+        return lead, None, None  # a person already answered: the reply is skipped below
     summary = request_topic(messages, lead, settings=ctx.settings, entries=catalogue(ctx))
     request = {**summary.fields(), **hours_fields(ctx, time.time())}
     fields, turn = request_fields(ctx, lead, command.session_id, request)
@@ -416,6 +430,8 @@ def _skip_reason(command: SendCommand, lead: Item, at: float, ctx: Context) -> s
     if command.kind == AUTO_REPLY:
         if lead.get("session_id") != command.session_id:
             return "superseded"  # a newer request opened since this reply was queued
+        if lead.get("first_human_response_at"):
+            return HUMAN_ANSWERED
         if at - command.requested_at > settings.max_auto_reply_age_seconds:
             return "stale"
     expires = lead.get("window_expires_at")
@@ -442,6 +458,8 @@ def _finish_refused(
         "status": "failed" if state == FAILED else "skipped",
     }
     ctx.store.finish_send(command.chat_id, key, attempt, fields)
+    if command.kind == AUTO_REPLY:
+        release_request_slot(ctx, command.chat_id, command.session_id)
     count(f"Send{state.title()}")
     logger.info("send not made", extra={"send_key": key, "state": state, "reason": reason})
     events = [

@@ -7,10 +7,17 @@ from dataclasses import dataclass, field
 
 from session_reply.bus import Event
 from session_reply.domain.assignment import UNASSIGNED
-from session_reply.flows.assign_manager import assignment_event, choose_manager
+from session_reply.flows.assign_manager import Assignment, assignment_event, choose_manager
 from session_reply.flows.context import Context
 from session_reply.observability import count
-from session_reply.store import AWAITING_ATTRS, AWAITING_HUMAN, AWAITING_MANAGER, Item, now
+from session_reply.store import (
+    AWAITING_ATTRS,
+    AWAITING_HUMAN,
+    AWAITING_MANAGER,
+    SLOT_ATTRS,
+    Item,
+    now,
+)
 
 
 @dataclass(slots=True)
@@ -50,14 +57,22 @@ def _escalate(ctx: Context, lead: Item, at: float, result: WatchResult) -> None:
                     "manager_id": handover.manager.id,
                     "assignment": "reassigned",
                     "awaiting_since": at,
+                    **handover.slot_fields(session_id),
                 }
             )
     # Escalated once per manager: without a handover the lead leaves the watch list.
-    stored = ctx.store.update_request_if_waiting(
-        chat_id, session_id, AWAITING_HUMAN, fields, removes=() if handover else AWAITING_ATTRS
+    old = ctx.store.update_request_if_waiting(
+        chat_id,
+        session_id,
+        AWAITING_HUMAN,
+        {k: v for k, v in fields.items() if v is not None},
+        removes=_removed_slot(handover) if handover else AWAITING_ATTRS,
+        returns="ALL_OLD",
     )
-    if stored is None:
+    if old is None:
+        _give_back(ctx, handover)
         return  # answered or superseded meanwhile
+    stored = {**old, **fields}
     count("LeadEscalated")
     result.escalated += 1
     result.events.append(
@@ -73,8 +88,7 @@ def _escalate(ctx: Context, lead: Item, at: float, result: WatchResult) -> None:
         )
     )
     if handover is not None:
-        if current:
-            ctx.store.release_slot(str(current))  # a no-op for managers outside the table
+        _release_old(ctx, old, handover)
         result.reassigned += 1
         result.events.append(assignment_event(stored, at))
 
@@ -85,26 +99,47 @@ def _pick_up(ctx: Context, lead: Item, at: float, result: WatchResult) -> None:
     assignment = choose_manager(ctx, _category(lead))
     if assignment.state == UNASSIGNED or assignment.manager is None:
         return
-    stored = ctx.store.update_request_if_waiting(
+    fields: Item = {
+        "manager": assignment.name,
+        "manager_id": assignment.manager.id,
+        "assignment": "assigned",
+        "awaiting_pk": AWAITING_HUMAN,
+        "awaiting_since": at,
+        **assignment.slot_fields(session_id),
+    }
+    old = ctx.store.update_request_if_waiting(
         chat_id,
         session_id,
         AWAITING_MANAGER,
-        {
-            "manager": assignment.name,
-            "manager_id": assignment.manager.id,
-            "assignment": "assigned",
-            "awaiting_pk": AWAITING_HUMAN,
-            "awaiting_since": at,
-        },
+        {k: v for k, v in fields.items() if v is not None},
+        removes=_removed_slot(assignment),
+        returns="ALL_OLD",
     )
-    if stored is None:
-        if assignment.manager.in_table:
-            ctx.store.release_slot(assignment.manager.id)
+    if old is None:
+        _give_back(ctx, assignment)
         return
+    _release_old(ctx, old, assignment)
     result.assigned += 1
-    result.events.append(assignment_event(stored, at))
+    result.events.append(assignment_event({**old, **fields}, at))
 
 
 def _category(lead: Item) -> str:
     """What routing uses: the topic rules' category (`topic` on leads from before it)."""
     return str(lead.get("category") or lead.get("topic") or "")
+
+
+def _removed_slot(assignment: Assignment) -> tuple[str, ...]:
+    return SLOT_ATTRS if assignment.slot is None else ()
+
+
+def _give_back(ctx: Context, assignment: Assignment | None) -> None:
+    """The assignment was not stored: the load it raised goes back."""
+    if assignment is not None and assignment.took_slot and assignment.slot:
+        ctx.store.release_slot(assignment.slot)
+
+
+def _release_old(ctx: Context, old: Item, assignment: Assignment) -> None:
+    """The lead moved to another manager: the slot it held goes back."""
+    held = old.get(SLOT_ATTRS[0])
+    if held and held != assignment.slot:
+        ctx.store.release_slot(str(held))
