@@ -18,7 +18,7 @@ from session_reply.fifo import process_fifo_batch
 from session_reply.flows.context import Context, prepare
 from session_reply.flows.process_hook import publish
 from session_reply.flows.send_reply import send_reply
-from session_reply.observability import count, logger, metrics
+from session_reply.observability import count, lead_ref, logger, metrics
 from session_reply.queue import MalformedCommandError, SendCommand, dedup_id
 
 
@@ -36,7 +36,8 @@ def record_handler(record: SQSRecord) -> None:
             extra={"reason": str(exc), "sqs_message_id": record.message_id},
         )
         return
-    logger.append_keys(send_key=command.key, message_group=record.attributes.message_group_id)
+    # Ids only: the message group is the chat id (the client's phone), so it is never logged.
+    logger.append_keys(send_key=command.key, lead_ref=lead_ref(command.chat_id))
     try:
         result = send_reply(command, ctx)
     except RetryableError as exc:

@@ -1,15 +1,24 @@
 """Logger and metrics shared by the handlers and flows (Powertools).
 
-Log keys are ids only: never message text, phone numbers or names.
+Log keys are ids only: never message text, phone numbers, chat ids or names. A chat is
+named in logs by its `lead_ref`, a short digest of the chat id that joins the log lines of
+one lead without showing the number.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger()
 metrics = Metrics()
+
+
+def lead_ref(chat_id: str) -> str:
+    """A short, stable digest of a chat id, for logs and keys that must not hold the number."""
+    return hashlib.sha256(chat_id.encode()).hexdigest()[:16]
 
 
 def count(name: str, value: int = 1) -> None:

@@ -12,6 +12,7 @@ from session_reply.domain.window import window_open
 from session_reply.errors import ConflictError, NotFoundError, ValidationError
 from session_reply.flows.context import Context
 from session_reply.flows.send_reply import send_key
+from session_reply.observability import lead_ref
 from session_reply.queue import MANAGER_MESSAGE, SendCommand
 from session_reply.store import PENDING, lead_pk, now, out_sk
 
@@ -53,7 +54,7 @@ def queue_manager_message(request: ManagerMessageRequest, ctx: Context | None = 
     ctx = ctx or Context.default()
     lead = ctx.store.get_lead(request.chat_id)
     if lead is None:
-        raise NotFoundError(f"no lead for chat {request.chat_id}")
+        raise NotFoundError("no lead for this chat")
     at = now()
     expires = lead.get("window_expires_at")
     if not window_open(
@@ -66,7 +67,8 @@ def queue_manager_message(request: ManagerMessageRequest, ctx: Context | None = 
         )
     command = SendCommand(
         kind=MANAGER_MESSAGE,
-        key=f"{request.chat_id}:{request.idempotency_key}",
+        # Unique per chat without holding the number (send keys are logged).
+        key=f"{lead_ref(request.chat_id)}:{request.idempotency_key}",
         chat_id=request.chat_id,
         session_id=str(lead.get("session_id") or ""),
         requested_at=at,
