@@ -135,7 +135,7 @@ def test_invalid_number_is_refused_without_calling_1msg_when_it_cannot_be_a_phon
     stack.drain()
     out = next(m for m in stack.lead("12@c.us")["messages"] if m["direction"] == "out")
     assert (out["state"], out["reason"]) == ("FAILED", "invalid_recipient")
-    assert "country" in out["reason_detail"]
+    assert "impossible length" in out["reason_detail"]
     assert stack.sends() == []
     assert stack.lead("12@c.us")["lead"]["status"] == "unreachable"
 

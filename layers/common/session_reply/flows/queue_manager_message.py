@@ -3,7 +3,7 @@ through the same queue, ledger and sender as the auto-reply."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from session_reply.domain.reply import MAX_BODY_CHARS
@@ -11,6 +11,7 @@ from session_reply.domain.status import AUTHOR_MANAGER
 from session_reply.domain.window import window_open
 from session_reply.errors import ConflictError, NotFoundError, ValidationError
 from session_reply.flows.context import Context
+from session_reply.flows.read_lead import other_form
 from session_reply.flows.send_reply import send_key
 from session_reply.observability import lead_ref
 from session_reply.queue import MANAGER_MESSAGE, SendCommand
@@ -53,6 +54,10 @@ class Queued:
 def queue_manager_message(request: ManagerMessageRequest, ctx: Context | None = None) -> Queued:
     ctx = ctx or Context.default()
     lead = ctx.store.get_lead(request.chat_id)
+    if lead is None and (other := other_form(ctx, request.chat_id)):
+        # Asked for by another form of the number: send to the chat id WhatsApp uses.
+        request = replace(request, chat_id=other)
+        lead = ctx.store.get_lead(other)
     if lead is None:
         raise NotFoundError("no lead for this chat")
     at = now()

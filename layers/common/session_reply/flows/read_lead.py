@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from session_reply.domain.phone import chat_variants
 from session_reply.domain.status import AUTHOR_AUTO, AUTHOR_MANAGER, AUTHOR_TEMPLATE
 from session_reply.errors import NotFoundError
 from session_reply.flows.context import Context
@@ -20,6 +21,8 @@ def _public(item: Item) -> dict[str, Any]:
 def read_lead(chat_id: str, ctx: Context | None = None) -> dict[str, Any]:
     ctx = ctx or Context.default()
     lead, messages = ctx.store.lead_with_messages(chat_id)
+    if lead is None and (other := other_form(ctx, chat_id)):
+        lead, messages = ctx.store.lead_with_messages(other)
     if lead is None:
         raise NotFoundError(f"no lead for chat {chat_id}")
     messages.sort(key=lambda m: (float(m.get("time") or 0), str(m.get("SK"))))
@@ -27,6 +30,15 @@ def read_lead(chat_id: str, ctx: Context | None = None) -> dict[str, Any]:
         "lead": {**_public(lead), **delivery_times(lead, messages)},
         "messages": [_public(m) for m in messages],
     }
+
+
+def other_form(ctx: Context, chat_id: str) -> str | None:
+    """The chat id under which the lead is kept when it is asked for by another form of the
+    same number (Brazil's 9th digit, Mexico's `521`): the one WhatsApp uses."""
+    for variant in chat_variants(chat_id)[1:]:
+        if ctx.store.get_lead(variant) is not None:
+            return variant
+    return None
 
 
 def delivery_times(lead: Item, messages: list[Item]) -> dict[str, float]:

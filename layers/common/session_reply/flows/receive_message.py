@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from session_reply.bus import Event
+from session_reply.domain.phone import display_phone
 from session_reply.domain.request import summarise
 from session_reply.domain.status import (
     AUTHOR_CLIENT,
@@ -133,7 +134,7 @@ def _client_message(message: InboundMessage, ctx: Context) -> Received:
     expires = window_expires_at(message.time, settings.window_seconds)
     summary = summarise(message.text, message.type, None, settings.default_language, detect=False)
     profile: dict[str, object] = {
-        "phone": message.phone,
+        "phone": display_phone(message.chat_id),  # None (not stored) for a linked id
         **({"name": message.sender_name} if message.sender_name else {}),
     }
     lead = new_lead_update(

@@ -66,14 +66,13 @@ class OneMsgClient:
         return classify(response.status_code, _json(response))
 
     def send_message(self, chat_id: str, body: str) -> SendOutcome:
-        phone = chat_id.split("@", 1)[0]
-        return self._post_send("sendMessage", {"phone": phone, "body": body})
+        return self._post_send("sendMessage", {**recipient(chat_id), "body": body})
 
     def send_template(
         self, chat_id: str, template: str, namespace: str, language: str, params: list[str]
     ) -> SendOutcome:
         payload: dict[str, Any] = {
-            "phone": chat_id.split("@", 1)[0],
+            **recipient(chat_id),
             "template": template,
             "namespace": namespace,
             "language": {"policy": "deterministic", "code": language},
@@ -105,6 +104,15 @@ class OneMsgClient:
         if response.status_code >= 400:
             classify(response.status_code, _json(response))
         return _json(response)
+
+
+def recipient(chat_id: str) -> dict[str, str]:
+    """`phone` (digits) for a chat by number, as 1MSG documents it; `chatId` as given for
+    any other address (a WhatsApp linked id, `…@lid`, has no phone number)."""
+    user, _, server = chat_id.partition("@")
+    if server in ("", "c.us"):
+        return {"phone": user}
+    return {"chatId": chat_id}
 
 
 def _json(response: httpx.Response) -> Any:

@@ -58,7 +58,9 @@ class InboundMessage:
 
     @property
     def is_private_chat(self) -> bool:
-        return self.chat_id.endswith("@c.us")
+        """A chat with one person: by number (`@c.us`) or by WhatsApp's linked id (`@lid`),
+        not a group (`@g.us`) or a broadcast."""
+        return self.chat_id.endswith(("@c.us", "@lid"))
 
     @property
     def is_request(self) -> bool:
