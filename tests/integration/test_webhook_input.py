@@ -36,6 +36,22 @@ def test_unusable_body_is_kept_and_answered_200_when_it_cannot_be_processed(
     assert stack.receive() == []
 
 
+def test_body_without_instance_id_is_kept_not_processed_when_it_names_no_channel(
+    stack: Stack,
+) -> None:
+    # Given a client message whose body does not say which channel it is for
+    event = hook_event("webhook/inbound.json")
+    body = json.loads(event["body"])
+    del body["instanceId"]
+    # When it is posted
+    response = stack.post_hook(with_body(event, body))
+    # Then it is kept for inspection, answered 200, and nothing is queued or recorded
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["kept"] == "no instanceId"
+    assert [k["reason"]["S"] for k in kept_hooks(stack)] == ["no instanceId"]
+    assert stack.receive() == []
+
+
 def test_empty_body_is_kept_when_1msg_posts_nothing(stack: Stack) -> None:
     response = stack.post_hook(with_body(load_event("webhook/inbound.json"), ""))
     assert (response["statusCode"], json.loads(response["body"])["kept"]) == (200, "empty body")

@@ -41,9 +41,12 @@ def process_hook(raw: str, ctx: Context | None = None) -> HookResult:
         return _keep(ctx, raw, str(exc), result)
     hook = parse_hook(data, now=int(time.time()))
     channel = ctx.settings.onemsg_channel_id
-    if hook.instance_id is not None and channel and hook.instance_id != channel:
+    if channel and hook.instance_id != channel:
+        # Only our channel's events are processed: one without an instanceId is not known
+        # to be ours either.
         count("HookWrongInstance")
-        return _keep(ctx, raw, "instanceId is not this channel", result)
+        reason = "no instanceId" if hook.instance_id is None else "instanceId is not this channel"
+        return _keep(ctx, raw, reason, result)
     if hook.is_empty:
         reason = "items not understood" if hook.rejected else "no messages, ack or hooks"
         return _keep(ctx, raw, reason, result)
