@@ -266,3 +266,19 @@ def test_template_echo_settles_a_timed_out_template_send_when_texts_differ(
     out = auto_out(with_template)
     assert (out["state"], out["provider_id"]) == ("ACCEPTED", "wamid.TPL9")
     assert len(template_calls(with_template)) == 1
+
+
+def test_requeued_opener_is_skipped_as_stale_when_1msg_redelivers_it_hours_later(
+    stack: Stack,
+) -> None:
+    # Given an opener written 2 hours ago whose queued reply was lost (a crash after
+    # recording it, before or while queueing)
+    event = hook_event("webhook/inbound.json", time=int(time.time()) - 7_200)
+    stack.post_hook(event)
+    stack.sqs.purge_queue(QueueUrl=stack.queue_url)
+    # When 1MSG delivers it again and the sender runs
+    stack.post_hook(event)
+    stack.drain()
+    # Then the re-queued reply went through the staleness check
+    assert (auto_out(stack)["state"], auto_out(stack)["reason"]) == ("SKIPPED", "stale")
+    assert stack.sends() == []

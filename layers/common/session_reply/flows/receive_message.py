@@ -183,8 +183,9 @@ def _client_message(message: InboundMessage, ctx: Context) -> Received:
         if old.get("opened_session"):
             # A retry of the message that opened the request: the first attempt may have
             # stopped before queueing. Queueing again is safe: SQS dedupe and the send
-            # ledger are keyed on this message id.
-            ctx.queue.enqueue(_auto_reply(message, at))
+            # ledger are keyed on this message id. Its age counts from when the client
+            # wrote, so a retry that comes hours later is skipped as stale, not answered.
+            ctx.queue.enqueue(_auto_reply(message, min(at, float(message.time))))
         return Received(DUPLICATE)
     return _follow_up(message, item, profile, expires, ctx)
 
