@@ -177,7 +177,6 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
     at = now()
     skip = _skip_reason(command, lead, at, ctx)
     if skip == WindowClosedError.reason and _template_allowed(command, ctx):
-        count("WindowClosedTemplateFallback")
         return _send(ctx, command, key, attempt, {**claimed, **fields}, lead, template=True)
     if skip:
         return _finish_refused(ctx, command, key, attempt, SKIPPED, skip, None)
@@ -326,7 +325,6 @@ def _send(
     except WindowClosedError as exc:
         if not template and _template_allowed(command, ctx):
             # The window closed between our check and 1MSG's: the template goes once.
-            count("WindowClosedTemplateFallback")
             return _send(ctx, command, key, attempt, out, lead, template=True)
         return _finish_refused(ctx, command, key, attempt, FAILED, exc.reason, exc.detail)
     except ProviderRejectedError as exc:
@@ -349,6 +347,8 @@ def _send(
         raise
 
     if template:
+        # Counted once per template that 1MSG took, not per attempt: the alarm's ratio.
+        count("WindowClosedTemplateFallback")
         out = {**out, "author": AUTHOR_TEMPLATE, "template": settings.template_name}
     if isinstance(outcome, Accepted):
         events = record_accepted_or_note(ctx, out, outcome.provider_id, attempt)
