@@ -27,7 +27,7 @@ from session_reply.observability import logger, metrics
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     ctx = Context.default()
-    statuses = poll_statuses(ctx)
+    statuses = poll_statuses(ctx, remaining_ms=context.get_remaining_time_in_millis)
     leads = watch_leads(ctx)
     swept = sweep_requests(ctx)
     publish(ctx, statuses.events + leads.events)
@@ -36,6 +36,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
         "applied": statuses.applied,
         "unknown": statuses.unknown,
         "unanswered": statuses.unanswered,
+        "failed": statuses.failed,
         "escalated": leads.escalated,
         "reassigned": leads.reassigned,
         "assigned": leads.assigned,

@@ -720,6 +720,19 @@ class Store:
         )
         return [i for i in map(deserialize, response.get("Items", [])) if i]
 
+    def next_poll_turn(self, pk: str, sk: str, since: float, at: float) -> None:
+        """A message the poller asked about and that is still waiting goes to the back of
+        the poller's line (`awaiting_since` = now); `awaiting_started` keeps when the wait
+        began, for the deadline."""
+        self.update(
+            Update(
+                key={"PK": pk, "SK": sk},
+                sets={"awaiting_since": at},
+                set_if_missing={"awaiting_started": since},
+                condition="attribute_exists(awaiting_pk)",
+            )
+        )
+
     def take_slot(self, manager_id: str) -> bool:
         """Count one more lead against an active manager's capacity, if there is room."""
         return (
@@ -768,7 +781,7 @@ class Store:
             Update(
                 key={"PK": pk, "SK": sk},
                 sets={"status": UNKNOWN, "unknown_at": at},
-                removes=AWAITING_ATTRS,
+                removes=(*AWAITING_ATTRS, "awaiting_started"),
                 condition="attribute_exists(awaiting_pk)",
             )
         )
