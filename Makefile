@@ -20,7 +20,7 @@ OPS := PYTHONPATH=layers/common:. $(BIN)/python -m
 .DEFAULT_GOAL := help
 
 .PHONY: help setup demo run faults invoke sam-local test topics unit lint validate lint-template bench clean \
-	deploy bootstrap-secrets connect-1msg managers catalogue
+	deploy bootstrap-secrets connect-1msg managers catalogue replies
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -102,6 +102,9 @@ managers: $(VENV)/.synced ## The manager roster: make managers ARGS="list" (add/
 
 catalogue: $(VENV)/.synced ## Catalogue and hours: make catalogue ARGS="list" (add/set/remove/import FILE/hours)
 	$(OPS) ops.catalogue --env $(ENV) $(ARGS)
+
+replies: $(VENV)/.synced ## Reply texts per language: make replies ARGS="--set FILE" (or --clear; none = show)
+	$(OPS) ops.catalogue --env $(ENV) replies $(ARGS)
 
 clean: ## Remove the virtualenvs and caches
 	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -8,6 +8,8 @@
     python -m ops.catalogue import ops/catalogue.example.json      # adds or replaces entries
     python -m ops.catalogue hours                                  # the schedule, or none
     python -m ops.catalogue hours --set ops/hours.example.json     # or --clear (always open)
+    python -m ops.catalogue replies                                # show the changes, if any
+    python -m ops.catalogue replies --set my-replies.json          # or --clear (shipped texts)
     python -m ops.catalogue --endpoint-url http://127.0.0.1:PORT list   # the local stack
 
 An entry has an id, names per language (the reply's {{2}} when a request matches it), the
@@ -26,10 +28,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from session_reply.domain.catalogue import CatalogueError, parse_entry
 from session_reply.domain.hours import ScheduleError, parse_schedule
+from session_reply.domain.replies import with_overrides
 from session_reply.errors import RetryableError
 from session_reply.flows.business import (
     CATALOGUE_PK,
     HOURS_KEY,
+    REPLIES_KEY,
     entry_key,
     entry_record,
 )
@@ -98,6 +102,19 @@ class Business:
         item = self._call("reading the hours", lambda: self.store.get(HOURS_KEY))
         return item if item and item.get("schedule") else None
 
+    def replies(self) -> Item | None:
+        item = self._call("reading the reply texts", lambda: self.store.get(REPLIES_KEY))
+        return item if item and item.get("texts") else None
+
+    def set_replies(self, texts: Item | None) -> None:
+        text = json.dumps(texts, ensure_ascii=False) if texts else ""
+        self._call(
+            "saving the reply texts",
+            lambda: self.store.update(
+                Update(key=REPLIES_KEY, sets={"texts": text, "updated_at": now()})
+            ),
+        )
+
     def set_hours(self, schedule: Item | None) -> None:
         text = json.dumps(schedule, ensure_ascii=False) if schedule else ""
         self._call(
@@ -162,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     group = hours.add_mutually_exclusive_group()
     group.add_argument("--set", metavar="FILE", help="a schedule JSON file")
     group.add_argument("--clear", action="store_true", help="always open")
+    replies = commands.add_parser("replies", help="show, set or clear the reply texts' changes")
+    group = replies.add_mutually_exclusive_group()
+    group.add_argument("--set", metavar="FILE", help='{"ru": {"reply": "…«{{2}}»…"}, …}')
+    group.add_argument("--clear", action="store_true", help="back to the shipped texts")
     return parser
 
 
@@ -214,6 +235,8 @@ def execute(
         for raw in entries:
             show(business.put(dict(raw)), "imported")
         return 0
+    if args.command == "replies":
+        return _replies(args, business, out)
     if args.set:
         schedule = _read_json(args.set)
         try:
@@ -225,6 +248,23 @@ def execute(
         business.set_hours(None)
     stored = business.hours()
     out(stored["schedule"] if stored else "No business hours: always open.")
+    return 0
+
+
+def _replies(args: argparse.Namespace, business: Business, out: Callable[[str], None]) -> int:
+    if args.set:
+        texts = _read_json(args.set)
+        if isinstance(texts, dict) and isinstance(texts.get("languages"), dict):
+            texts = texts["languages"]
+        try:
+            with_overrides(texts)  # every text checked: placeholders, « », length
+        except ValueError as exc:
+            raise OpsError(f"{args.set}: {exc}") from None
+        business.set_replies(texts)
+    elif args.clear:
+        business.set_replies(None)
+    stored = business.replies()
+    out(stored["texts"] if stored else "No changes: the shipped reply texts are used.")
     return 0
 
 

@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from session_reply.flows.business import HOURS_KEY, entry_key, entry_record
+from session_reply.flows.business import HOURS_KEY, REPLIES_KEY, entry_key, entry_record
 from session_reply.store import Store, Update
 
 from tests.conftest import Stack, hook_event, reset_caches
@@ -104,3 +104,17 @@ def test_request_while_open_gets_the_usual_reply_when_hours_are_set(stack: Stack
     stack.drain()
     assert "is reviewing it and will reply shortly" in stack.sends()[0]["body"]
     assert stack.lead()["lead"]["out_of_hours"] is False
+
+
+def test_reply_uses_the_operators_text_when_the_language_has_one_in_the_table(
+    stack: Stack,
+) -> None:
+    # Given a changed Russian reply (make replies)
+    texts = {"ru": {"reply": "Добрый день, {{1}}! Ваш вопрос «{{2}}» у {{3}}."}}
+    store().update(Update(key=REPLIES_KEY, sets={"texts": json.dumps(texts, ensure_ascii=False)}))
+    reset_caches()
+    # When a client writes in Russian
+    stack.post_hook(hook_event("webhook/inbound.json", body="Сколько стоит доставка в Астану?"))
+    stack.drain()
+    # Then the reply is the operator's text
+    assert stack.sends()[0]["body"].startswith("Добрый день, Maria! Ваш вопрос «доставка в Астану»")

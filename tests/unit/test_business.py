@@ -162,3 +162,31 @@ def test_team_is_the_catalogue_entrys_team_when_the_request_matched_one() -> Non
     managers = [Manager("anna", "Anna"), Manager("boris", "Boris"), Manager("carla", "Carla")]
     key, team = team_for("delivery", managers, team_ids=("carla",))
     assert (key, [m.id for m in team]) == ("entry:carla", ["carla"])
+
+
+# -- the operator's reply texts ------------------------------------------------------------
+
+
+def test_operators_text_replaces_the_shipped_one_when_its_placeholders_are_kept() -> None:
+    from session_reply.domain.replies import with_overrides
+
+    table = with_overrides({"it": {"reply": "Ciao {{1}}! «{{2}}»: ci pensa {{3}}."}})
+    assert table["it"].reply == "Ciao {{1}}! «{{2}}»: ci pensa {{3}}."
+    assert table["it"].out_of_hours == SHIPPED["it"].out_of_hours
+    assert table["ru"] == SHIPPED["ru"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"it": {"reply": "Ciao {{1}}! {{2}} {{3}}"}},  # no « »
+        {"it": {"out_of_hours": "Ciao {{1}}! «{{2}}» {{3}}"}},  # no {{4}}
+        {"kk": {"reply": "Сәлем {{1}}! «{{2}}» {{3}}"}},  # a new language without names
+        {"it": {"greeting": "Ciao"}},  # an unknown field
+    ],
+)
+def test_operators_texts_are_refused_when_one_breaks_a_rule(overrides: dict) -> None:
+    from session_reply.domain.replies import with_overrides
+
+    with pytest.raises(ValueError):
+        with_overrides(overrides)

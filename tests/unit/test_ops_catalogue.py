@@ -130,3 +130,25 @@ def test_manager_languages_are_stored_when_set(
     capsys.readouterr()
     store = Store(table, boto3.client("dynamodb", region_name=REGION))
     assert store.list_managers()[0]["languages"] == ["en", "kk"]
+
+
+def test_reply_texts_are_stored_when_every_text_keeps_its_placeholders(
+    table: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "r.json"
+    texts = {"ru": {"reply": "Привет, {{1}}! Вопрос «{{2}}» у {{3}}."}}
+    path.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+    code, output = cli(table, capsys, "replies", "--set", str(path))
+    assert code == 0, output
+    assert "Вопрос" in output
+
+
+def test_reply_texts_are_refused_when_the_subject_loses_its_guillemets(
+    table: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"es": {"reply": "Hola {{1}}, {{2}}, {{3}}"}}), encoding="utf-8")
+    code, output = cli(table, capsys, "replies", "--set", str(path))
+    assert code != 0 and "«{{2}}»" in output
+    code, output = cli(table, capsys, "replies")
+    assert "shipped" in output

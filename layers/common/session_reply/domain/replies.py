@@ -84,17 +84,42 @@ def load(raw: Mapping[str, Any]) -> dict[str, ReplyTexts]:
     return texts
 
 
-SHIPPED = load(json.loads(Path(__file__).with_name("replies.json").read_text(encoding="utf-8")))
+_SHIPPED_RAW: dict[str, Any] = json.loads(
+    Path(__file__).with_name("replies.json").read_text(encoding="utf-8")
+)
+SHIPPED = load(_SHIPPED_RAW)
+_FIELDS = ("reply", "client", "team", "out_of_hours", "days", "today", "tomorrow", "when")
 
 
-def texts_for(language: str, default: ReplyTexts, default_language: str) -> ReplyTexts:
-    """The language's texts; the default language's reply and names are the settings'
-    (`ReplyTemplate` and the fallback names), and so are those of a language with none."""
-    shipped = SHIPPED.get(language)
-    if shipped is None or language == default_language:
-        base = SHIPPED.get(default_language) or SHIPPED["en"]
+def with_overrides(overrides: Mapping[str, Any]) -> dict[str, ReplyTexts]:
+    """The shipped texts with an operator's changes (`make replies`): per language, any of
+    the fields of `replies.json`; a new language needs reply, client and team. ValueError
+    names what is wrong."""
+    if not isinstance(overrides, Mapping):
+        raise ValueError("replies: a JSON object of languages")
+    shipped = dict(_SHIPPED_RAW["languages"])
+    for code, entry in overrides.items():
+        if not isinstance(entry, Mapping) or not set(entry) <= set(_FIELDS):
+            raise ValueError(f"replies: {code}: an object with some of {', '.join(_FIELDS)}")
+        shipped[str(code)] = {**shipped.get(str(code), {}), **entry}
+    return load({"languages": shipped})
+
+
+def texts_for(
+    language: str,
+    default: ReplyTexts,
+    default_language: str,
+    table: Mapping[str, ReplyTexts] | None = None,
+) -> ReplyTexts:
+    """The language's texts (`table`: the shipped ones, or with the operator's changes);
+    the default language's reply and names are the settings' (`ReplyTemplate` and the
+    fallback names), and so are those of a language with none."""
+    table = SHIPPED if table is None else table
+    texts = table.get(language)
+    if texts is None or language == default_language:
+        base = table.get(default_language) or table["en"]
         return replace(base, reply=default.reply, client=default.client, team=default.team)
-    return shipped
+    return texts
 
 
 def when_back(opens: datetime, now: datetime, texts: ReplyTexts) -> str:

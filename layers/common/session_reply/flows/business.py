@@ -16,12 +16,14 @@ from session_reply.domain.hours import (
     next_opening,
     parse_schedule,
 )
+from session_reply.domain.replies import SHIPPED, ReplyTexts, with_overrides
 from session_reply.flows.context import Context
 from session_reply.observability import count, logger
 from session_reply.store import Item
 
 CATALOGUE_PK = "CATALOGUE"
 HOURS_KEY = {"PK": "CONFIG", "SK": "HOURS"}
+REPLIES_KEY = {"PK": "CONFIG", "SK": "REPLIES"}
 _cache: dict[tuple[str, str], tuple[float, Any]] = {}
 
 
@@ -101,3 +103,22 @@ def hours_fields(ctx: Context, at: float) -> Item:
         "team_back_at": int(opens.timestamp()),
         "team_back_local": opens.isoformat(),
     }
+
+
+def reply_texts(ctx: Context) -> dict[str, ReplyTexts]:
+    """The reply texts per language: shipped, with the operator's changes (`make replies`)."""
+
+    def load() -> dict[str, ReplyTexts]:
+        item = ctx.store.get(REPLIES_KEY) or {}
+        text = str(item.get("texts") or "")
+        if not text:
+            return SHIPPED
+        try:
+            return with_overrides(json.loads(text))
+        except ValueError as exc:
+            count("ReplyTextsInvalid")
+            logger.warning("reply texts ignored", extra={"reason": str(exc)})
+            return SHIPPED
+
+    result: dict[str, ReplyTexts] = _cached(ctx, "replies", load)
+    return result

@@ -44,7 +44,7 @@ from session_reply.flows.assign_manager import (
     settle_slots,
     with_turn,
 )
-from session_reply.flows.business import catalogue, hours_fields
+from session_reply.flows.business import catalogue, hours_fields, reply_texts
 from session_reply.flows.context import Context
 from session_reply.flows.lifecycle import advance_lead
 from session_reply.flows.reconcile import (
@@ -136,7 +136,8 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
         turn = None
         if auto:
             lead, request, turn = _assign(ctx, command, key, read, messages)
-        fields.update(_out_fields(command, key, lead, settings))
+        table = reply_texts(ctx) if auto else None
+        fields.update(_out_fields(command, key, lead, settings, table))
         try:
             result = ctx.store.claim_send(
                 command.chat_id,
@@ -211,15 +212,22 @@ def _assign(
     if lead.get("first_human_response_at"):
         return lead, None, None  # a person already answered: the reply is skipped below
     summary = request_topic(messages, lead, settings=ctx.settings, entries=catalogue(ctx))
-    request = {**summary.fields(), **hours_fields(ctx, time.time())}
+    # Open or closed when the request came, not when its burst wait ended.
+    request = {**summary.fields(), **hours_fields(ctx, command.requested_at)}
     fields, turn = request_fields(ctx, lead, command.session_id, request)
     out = next((m for m in messages if m.get("SK") == out_sk(key)), None)
     return {**lead, **fields}, (out, fields), turn
 
 
-def _out_fields(command: SendCommand, key: str, lead: Item, settings: Settings) -> Item:
+def _out_fields(
+    command: SendCommand,
+    key: str,
+    lead: Item,
+    settings: Settings,
+    table: dict[str, ReplyTexts] | None = None,
+) -> Item:
     auto = command.kind == AUTO_REPLY
-    body = _auto_reply_body(lead, settings) if auto else (command.body or "")
+    body = _auto_reply_body(lead, settings, table) if auto else (command.body or "")
     return {
         "id": key,
         "chat_id": command.chat_id,
@@ -360,30 +368,36 @@ def _send(
     return SendResult(QUEUED)
 
 
-def _reply_texts(lead: Item, settings: Settings) -> ReplyTexts:
+def _reply_texts(
+    lead: Item, settings: Settings, table: dict[str, ReplyTexts] | None = None
+) -> ReplyTexts:
     """The texts in the client's language; the default language's come from the settings."""
     default = ReplyTexts(
         settings.reply_template, settings.fallback_client_name, settings.fallback_manager_name
     )
     language = str(lead.get("language") or settings.default_language)
-    return texts_for(language, default, settings.default_language)
+    return texts_for(language, default, settings.default_language, table)
 
 
-def _auto_reply_body(lead: Item, settings: Settings) -> str:
+def _auto_reply_body(
+    lead: Item, settings: Settings, table: dict[str, ReplyTexts] | None = None
+) -> str:
     """The reply in the client's language; while the business is closed, its out-of-hours
     variant saying when the team is back."""
-    texts = _reply_texts(lead, settings)
+    texts = _reply_texts(lead, settings, table)
     back = lead.get("team_back_local")
     if lead.get("out_of_hours") and back and texts.out_of_hours:
         opens = datetime.fromisoformat(str(back))
         said = when_back(opens, datetime.now(opens.tzinfo), texts)
-        return render_reply(texts.out_of_hours, *_reply_values(lead, settings), said)
-    return render_reply(texts.reply, *_reply_values(lead, settings))
+        return render_reply(texts.out_of_hours, *_reply_values(lead, settings, table), said)
+    return render_reply(texts.reply, *_reply_values(lead, settings, table))
 
 
-def _reply_values(lead: Item, settings: Settings) -> tuple[str, str, str]:
+def _reply_values(
+    lead: Item, settings: Settings, table: dict[str, ReplyTexts] | None = None
+) -> tuple[str, str, str]:
     """{{1}} client name, {{2}} the subject of the request, {{3}} manager."""
-    texts = _reply_texts(lead, settings)
+    texts = _reply_texts(lead, settings, table)
     manager = str(lead.get("manager") or settings.managers[0])
     if lead.get("assignment") == "unassigned":
         manager = texts.team
