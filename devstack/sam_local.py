@@ -3,9 +3,9 @@
 What it does, in order:
 
 1. ``sam build`` (no Docker needed for the build: the runtime's python3.12 is put on PATH).
-2. On an x86_64 machine, a copy of the built template with ``x86_64`` in place of ``arm64``
-   (``.aws-sam/build/template-x86_64.yaml``): the layer is pure Python, so it is the same code;
-   the template itself keeps arm64 for AWS.
+2. On an x86_64 machine the build is of a copy of template.yaml with ``x86_64`` in place of
+   ``arm64``, so that the layer's native wheels (fasttext-predict) are those of the machine
+   that runs them; template.yaml itself keeps arm64 for AWS.
 3. The local AWS (a moto server with the template's tables, queues, bus and SSM secrets) and
    the 1MSG simulator, listening on the Docker bridge's address so the containers reach them.
 4. An ``--env-vars`` file that points each function there through variables the template
@@ -49,7 +49,7 @@ from devstack.template import ResolveContext, Template, resolve
 SAM = PROJECT_ROOT / ".venv-sam" / "bin" / "sam"
 BUILD_DIR = PROJECT_ROOT / ".aws-sam" / "build"
 IMAGE = "public.ecr.aws/lambda/python:3.12-{arch}"
-INVOKE_TIMEOUT = 180  # a first invoke builds SAM's image on top of the base one
+INVOKE_TIMEOUT = 600  # a first invoke builds SAM's image (base + the layer) first
 
 
 def _run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -97,24 +97,26 @@ def python312_bin() -> str | None:
     return str(candidates[-1].parent) if candidates else None
 
 
-def sam_build(python312_bin: str | None) -> Path:
+def sam_build(python312_bin: str | None, arch: str) -> Path:
+    """`sam build` for this machine's architecture. The template targets arm64; on x86_64 a
+    copy of it with x86_64 is built instead, so that pip fetches the layer's native wheels
+    (fasttext-predict) for the machine that runs them. The copy sits beside template.yaml
+    (CodeUri and ContentUri are relative to it) only while SAM builds."""
     env = dict(os.environ)
     if python312_bin:
         env["PATH"] = f"{python312_bin}{os.pathsep}{env.get('PATH', '')}"
-    done = _run([str(SAM), "build"], cwd=PROJECT_ROOT, env=env)
+    source = PROJECT_ROOT / "template.yaml"
+    copy = PROJECT_ROOT / f".template-{arch}.yaml"
+    if arch != "arm64":
+        copy.write_text(re.sub(r"\barm64\b", arch, source.read_text(encoding="utf-8")))
+    try:
+        argv = [str(SAM), "build"] + ([] if arch == "arm64" else ["-t", copy.name])
+        done = _run(argv, cwd=PROJECT_ROOT, env=env)
+    finally:
+        copy.unlink(missing_ok=True)
     if done.returncode != 0:
         raise SystemExit(f"sam build failed:\n{done.stdout}\n{done.stderr}")
     return BUILD_DIR / "template.yaml"
-
-
-def local_template(built: Path, arch: str) -> Path:
-    """The built template for this machine's architecture (kept next to it: CodeUri and
-    ContentUri are relative to the template)."""
-    if arch == "arm64":
-        return built
-    copy = built.with_name("template-x86_64.yaml")
-    copy.write_text(re.sub(r"\barm64\b", "x86_64", built.read_text(encoding="utf-8")))
-    return copy
 
 
 def env_vars(
@@ -132,6 +134,13 @@ def env_vars(
     return out
 
 
+def _run_invoke(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    try:
+        return _run(argv, **kwargs)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(argv, 1, "", f"no answer within {INVOKE_TIMEOUT} s")
+
+
 def sam_invoke(
     function: str, template: Path, event: Mapping[str, Any], env_file: Path, region: str
 ) -> tuple[Any, str]:
@@ -139,7 +148,7 @@ def sam_invoke(
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(event, handle, ensure_ascii=False)
     try:
-        done = _run(
+        done = _run_invoke(
             [
                 str(SAM),
                 "local",
@@ -330,8 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_build:
         out.write("sam build ...\n")
         out.flush()
-        built = sam_build(python312_bin())
-    template_path = local_template(built, arch)
+        built = sam_build(python312_bin(), arch)
+    template_path = built
     settings = Settings.from_env()
     template = Template.load(PROJECT_ROOT)
     ctx = ResolveContext.for_template(
