@@ -25,11 +25,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from session_reply.domain.catalogue import CatalogueError, parse_entry
 from session_reply.domain.hours import ScheduleError, parse_schedule
 from session_reply.domain.replies import with_overrides
-from session_reply.errors import RetryableError
 from session_reply.flows.business import (
     CATALOGUE_PK,
     HOURS_KEY,
@@ -40,25 +38,11 @@ from session_reply.flows.business import (
 from session_reply.store import Item, Store, Update, now
 
 from ops.managers import _table_name
-from ops.outputs import OpsError, add_stack_arguments, aws_client, aws_error, run
+from ops.outputs import OpsError, TableCommands, add_stack_arguments, aws_client, run
 
 
-class Business:
+class Business(TableCommands):
     """The CLI's operations over the table's catalogue entries and hours item."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def _call(self, doing: str, action: Callable[[], Any]) -> Any:
-        try:
-            return action()
-        except RetryableError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, ClientError | BotoCoreError):
-                raise aws_error(cause, f"{doing} in table {self.store.table}") from None
-            raise OpsError(f"{doing} in table {self.store.table}: {exc}") from None
-        except (ClientError, BotoCoreError) as exc:
-            raise aws_error(exc, f"{doing} in table {self.store.table}") from None
 
     def entries(self) -> list[Item]:
         items = self._call(

@@ -25,17 +25,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from session_reply.domain.assignment import manager_id
-from session_reply.errors import RetryableError
 from session_reply.store import Item, Store
 
 from ops.outputs import (
     ROOT,
     OpsError,
+    TableCommands,
     add_stack_arguments,
     aws_client,
-    aws_error,
     resolve_target,
     run,
 )
@@ -103,22 +101,8 @@ def capacity(value: str) -> int:
     return number
 
 
-class Roster:
+class Roster(TableCommands):
     """The CLI's operations over Store.list_managers / Store.put_manager."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def _call(self, doing: str, action: Callable[[], Any]) -> Any:
-        try:
-            return action()
-        except RetryableError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, ClientError | BotoCoreError):
-                raise aws_error(cause, f"{doing} in table {self.store.table}") from None
-            raise OpsError(f"{doing} in table {self.store.table}: {exc}") from None
-        except (ClientError, BotoCoreError) as exc:
-            raise aws_error(exc, f"{doing} in table {self.store.table}") from None
 
     def all(self) -> list[Item]:
         items: list[Item] = self._call("listing managers", self.store.list_managers)

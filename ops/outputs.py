@@ -20,6 +20,8 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from session_reply.errors import RetryableError
+from session_reply.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMCONFIG = ROOT / "samconfig.toml"
@@ -140,6 +142,25 @@ def aws_error(exc: Exception, doing: str) -> OpsError:
     if isinstance(exc, BotoCoreError):
         return OpsError(f"{doing}: {exc}")
     return OpsError(f"{doing}: {type(exc).__name__}")
+
+
+class TableCommands:
+    """What an operator CLI does on the state table, with its failures as messages: a
+    store error (retried already) or an AWS error names what was being done and the table."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _call(self, doing: str, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except RetryableError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError | BotoCoreError):
+                raise aws_error(cause, f"{doing} in table {self.store.table}") from None
+            raise OpsError(f"{doing} in table {self.store.table}: {exc}") from None
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_error(exc, f"{doing} in table {self.store.table}") from None
 
 
 def describe_stack(stack_name: str, region: str | None = None, cfn: Any = None) -> StackInfo:
