@@ -35,10 +35,9 @@ from session_reply.flows.business import (
     entry_key,
     entry_record,
 )
-from session_reply.store import Item, Store, Update, now
+from session_reply.store import Item, Update, now
 
-from ops.managers import _table_name
-from ops.outputs import OpsError, TableCommands, add_stack_arguments, aws_client, run
+from ops.outputs import OpsError, TableCommands, add_stack_arguments, run, state_store
 
 
 class Business(TableCommands):
@@ -256,9 +255,7 @@ def main(argv: Sequence[str] | None = None, *, client: Any = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
-        table, region = _table_name(args)
-        store = Store(table, client or aws_client("dynamodb", region, args.endpoint_url))
-        return execute(args, Business(store))
+        return execute(args, Business(state_store(args, client)))
 
     return run(body)
 

@@ -26,16 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from session_reply.domain.assignment import manager_id
-from session_reply.store import Item, Store
+from session_reply.store import Item
 
 from ops.outputs import (
     ROOT,
     OpsError,
     TableCommands,
     add_stack_arguments,
-    aws_client,
-    resolve_target,
     run,
+    state_store,
 )
 
 TOPICS_FILE = ROOT / "layers" / "common" / "session_reply" / "domain" / "topics.json"
@@ -205,19 +204,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _table_name(args: argparse.Namespace) -> tuple[str, str | None]:
-    target = resolve_target(args)
-    if args.table:
-        return args.table, target.region
-    if args.endpoint_url:
-        # The local stack names its table as the template would on AWS for its stack.
-        from devstack.template import ResolveContext, Template
-
-        ctx = ResolveContext.for_template(Template.load(ROOT))
-        return ctx.physical_name("StateTable"), target.region or ctx.region
-    return target.stack().output("StateTableName"), target.region
-
-
 def execute(args: argparse.Namespace, roster: Roster, out: Callable[[str], None] = print) -> int:
     def show(item: Item, verb: str) -> None:
         out(json.dumps(item, default=str) if args.json else f"{verb}: {describe(item)}")
@@ -275,9 +261,7 @@ def main(argv: Sequence[str] | None = None, *, client: Any = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
-        table, region = _table_name(args)
-        store = Store(table, client or aws_client("dynamodb", region, args.endpoint_url))
-        return execute(args, Roster(store))
+        return execute(args, Roster(state_store(args, client)))
 
     return run(body)
 

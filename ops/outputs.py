@@ -144,6 +144,23 @@ def aws_error(exc: Exception, doing: str) -> OpsError:
     return OpsError(f"{doing}: {type(exc).__name__}")
 
 
+def state_store(args: argparse.Namespace, client: Any = None) -> Store:
+    """The state table the operator's arguments name: `--table`, else the local stack's name
+    for it (with `--endpoint-url`), else the deployed stack's `StateTableName` output."""
+    target = resolve_target(args)
+    if args.table:
+        table, region = args.table, target.region
+    elif args.endpoint_url:
+        # The local stack names its table as the template would on AWS for its stack.
+        from devstack.template import ResolveContext, Template
+
+        ctx = ResolveContext.for_template(Template.load(ROOT))
+        table, region = ctx.physical_name("StateTable"), target.region or ctx.region
+    else:
+        table, region = target.stack().output("StateTableName"), target.region
+    return Store(table, client or aws_client("dynamodb", region, args.endpoint_url))
+
+
 class TableCommands:
     """What an operator CLI does on the state table, with its failures as messages: a
     store error (retried already) or an AWS error names what was being done and the table."""
