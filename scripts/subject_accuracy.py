@@ -14,8 +14,12 @@ text that cannot tell, such as an emoji alone); `type` is the message type (`ima
 text is its caption). `split` says how honest a line's score is:
 
 - "tuning": the rules were tuned on these lines;
-- "holdout": every third line of each language, scored once before any tuning and never
-  tuned on since (the first score is in README).
+- "holdout": every third line of each language of the first set, scored once before any
+  tuning (97.1%), then looked at;
+- "holdout-fresh": written later by someone who had not seen the rules, scored once untouched
+  (62.2% subject, 98.3% language), then tuned on;
+- "holdout-3": written the same way, scored once untouched after that tuning (51.1%, 100%);
+  the next round of tuning may use it, and should write a new split to score untouched.
 
 It is a report: the exit code is 0 unless a `--min-…` bar is given and missed.
 """
@@ -157,11 +161,11 @@ def report(outcomes: list[Outcome]) -> str:
         "",
         *table(outcomes, lambda c: c.kind, "business"),
     ]
-    kinds = Counter(
-        ("subject" if not o.subject_ok else "") + (" language" if not o.language_ok else "")
-        for o in outcomes
-    )
     misses = [o for o in outcomes if not (o.subject_ok and o.language_ok)]
+    kinds = Counter(
+        " ".join(k for k, ok in (("subject", o.subject_ok), ("language", o.language_ok)) if not ok)
+        for o in misses
+    )
     if misses:
         lines += ["", f"misses ({len(misses)}: {dict(sorted(kinds.items()))}):"]
         lines += [
@@ -177,19 +181,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--data", type=Path, default=DEFAULT_SET, help="the labelled set (JSONL)")
     parser.add_argument("--split", default=None, help="score only this split (e.g. holdout)")
+    parser.add_argument("--summary", action="store_true", help="the first line only")
     parser.add_argument("--min-subject", type=float, default=None, help="exit 1 below this")
     parser.add_argument("--min-language", type=float, default=None, help="exit 1 below this")
     args = parser.parse_args(argv)
     cases = [c for c in load_cases(args.data) if args.split in (None, c.split)]
     outcomes = [predict(case) for case in cases]
-    print(report(outcomes))
+    text = report(outcomes)
+    print(text.splitlines()[0] if args.summary else text)
     subject = sum(o.subject_ok for o in outcomes) / max(1, len(outcomes))
     language = sum(o.language_ok for o in outcomes) / max(1, len(outcomes))
     failed = (args.min_subject is not None and subject < args.min_subject) or (
         args.min_language is not None and language < args.min_language
     )
     if failed:
-        print("\naccuracy is below the bar", file=sys.stderr)
+        print("accuracy is below the bar", file=sys.stderr)
         return 1
     return 0
 

@@ -47,6 +47,43 @@ def test_subject_is_the_clients_own_phrase_when_a_lead_in_precedes_it(
     assert extract_subject(text, "chat", language).phrase == subject
 
 
+@pytest.mark.parametrize(
+    ("text", "language", "subject"),
+    [
+        # a full stop inside a word or a number does not end the sentence; a decimal comma
+        # is not a clause break
+        ("quanto viene il tagliando per una Panda 1.2 del 2018?", "it",
+         "tagliando per una Panda 1.2 del 2018"),
+        ("tienen la freidora Cosori de 5,5 litros?", "es", "freidora Cosori de 5,5 litros"),
+        # a site named in the text is not the subject
+        ("ho visto su immobiliare.it la villetta a Monza", "it", "villetta a Monza"),
+        # greetings open a sentence; after a lead-in, "evening" is the client's word
+        ("Good morning\ndo you have evening classes for adults?", "en",
+         "evening classes for adults"),
+        # lead-ins and the words dropped first, again and again; question tails at the end
+        ("est-ce que vous avez le Dyson V15 en stock ?", "fr", "Dyson V15"),
+        ("habt ihr die Sony WH-1000XM5 in schwarz noch da?", "de", "Sony WH-1000XM5 in schwarz"),
+        # a letter held on ("hiii") is the greeting it stretches
+        ("hiii can i get a gel manicure today after 5?? 💅", "en", "gel manicure today after 5"),
+        # the symbols a subject keeps
+        ("somos 4\nbuscamos vuelo + hotel a Cancún", "es", "vuelo + hotel a Cancún"),
+    ],
+)  # fmt: skip
+def test_subject_keeps_the_clients_words_whole_when_they_hold_numbers_sites_or_questions(
+    text: str, language: str, subject: str
+) -> None:
+    assert extract_subject(text, "chat", language).phrase == subject
+
+
+def test_subject_comes_from_a_later_sentence_that_asks_when_the_first_is_a_word_or_two() -> None:
+    # "guapa" names nothing the client wants; the question after it does
+    found = extract_subject("hola guapa!!\ntienes hueco para uñas semipermanentes?", "chat", "es")
+    assert found.phrase == "uñas semipermanentes"
+    # a first sentence of substance stays the subject, even when a question follows
+    found = extract_subject("стукає підвіска спереду\nможна приїхати в суботу?", "chat", "uk")
+    assert found.phrase == "стукає підвіска спереду"
+
+
 @pytest.mark.parametrize("language", NINE)
 def test_subject_is_the_languages_neutral_phrase_when_the_text_is_a_greeting_or_emoji(
     language: str,

@@ -30,13 +30,23 @@ from pathlib import Path
 from typing import Any
 
 EXCERPT, MEDIA, NEUTRAL = "excerpt", "media", "neutral"
+WEAK_WORDS = 2  # a first sentence this short gives way to a later one that asks
 
 _WORD = re.compile(r"[^\W_]+(?:['’`´-][^\W_]+)*")
-_SENTENCE = re.compile(r"([\n.!?;¿¡…]+)")
-_URL = re.compile(r"(https?://|www\.)\S+|\S+@\S+\.\S+", re.IGNORECASE)
+# A full stop ends a sentence only before a space or the end: "1.2 TDI", "immobiliare.it".
+_SENTENCE = re.compile(r"([\n!?;¿¡…]+|\.+(?=\s|$))")
+# A comma between digits is a decimal comma ("5,5 litros"), not a clause break.
+_CLAUSE = re.compile(r"(?<!\d),|,(?!\d)")
+_ENYE = "\x00"  # ñ kept through the accent folding
+_REPEAT = re.compile(r"(\w)\1{2,}")
+_URL = re.compile(
+    r"(https?://|www\.)\S+|\S+@\S+\.\S+|\b[\w-]+\.(com|net|org|io|ru|ua|kz|es|pt|br|de|fr|it|tr)\b\S*",
+    re.IGNORECASE,
+)
 _PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 _APOSTROPHE = re.compile(r"['’`´]")
-_EDGE = " ,:;-–—/\\\"'«»()[]*_~"
+_KEPT = "\n+&"  # symbols a subject keeps: "vuelo + hotel"
+_EDGE = " +&,:;-–—/\\\"'«»()[]*_~"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +56,12 @@ class Subject:
 
 
 def fold(word: str) -> str:
-    """A word as the phrase lists see it: lower case, no accents or apostrophes."""
-    stripped = unicodedata.normalize("NFKD", _APOSTROPHE.sub("", word.lower()))
-    return "".join(ch for ch in stripped if not unicodedata.combining(ch))
+    """A word as the phrase lists see it: lower case, no accents or apostrophes, a letter
+    held three times or more written once ("hiii", "holaaa"). The ñ stays a letter of its
+    own: "uñas" (nails) is not "unas" (some)."""
+    lowered = _APOSTROPHE.sub("", _REPEAT.sub(r"\1", word.lower())).replace("ñ", _ENYE)
+    stripped = unicodedata.normalize("NFKD", lowered)
+    return "".join(ch for ch in stripped if not unicodedata.combining(ch)).replace(_ENYE, "ñ")
 
 
 def _phrases(value: Any, where: str) -> tuple[tuple[str, ...], ...]:
@@ -174,7 +187,7 @@ def opening_languages(text: str) -> frozenset[str]:
     """Languages whose own greetings or lead-ins (listed by no other language) open a
     sentence of the text: "Bom dia! quanto custa" says Portuguese, "was kostet" German."""
     found: set[str] = set()
-    for sentence in _sentences(text):
+    for sentence, _ in _sentences(text):
         folded = [fold(w) for w in _WORD.findall(sentence)]
         at = 0
         while at < len(folded):
@@ -191,8 +204,9 @@ def is_greeting_only(text: str) -> bool:
     return _strip_greetings(folded, 0) == len(folded)
 
 
-def _sentences(text: str) -> list[str]:
-    """At line breaks and . ! ? ; but not at the full stop of an abbreviation ("Dr. Müller")."""
+def _sentences(text: str) -> list[tuple[str, str]]:
+    """(sentence, what ended it), at line breaks and . ! ? ; but not at the full stop of an
+    abbreviation ("Dr. Müller")."""
     parts = _SENTENCE.split(_clean(text))
     sentences, current = [], ""
     for at in range(0, len(parts), 2):
@@ -202,43 +216,49 @@ def _sentences(text: str) -> list[str]:
         if stop == "." and words and fold(words[-1]) in _ABBREVIATIONS:
             current += stop
             continue
-        sentences.append(current)
+        sentences.append((current, stop))
         current = ""
-    return [*sentences, current] if current else sentences
+    return [*sentences, (current, "")] if current else sentences
 
 
 def _clean(text: str) -> str:
     text = _PHONE.sub(" ", _URL.sub(" ", text))
     return "".join(
-        ch if ch == "\n" or not unicodedata.category(ch).startswith(("S", "C")) else " "
+        ch if ch in _KEPT or not unicodedata.category(ch).startswith(("S", "C")) else " "
         for ch in text
     )
 
 
-def _sentence_subject(sentence: str, p: Phrases) -> str | None:
+@dataclass(frozen=True, slots=True)
+class _Found:
+    phrase: str
+    asks: bool  # the sentence asks: it opened with a lead-in or ended with "?"
+
+
+def _sentence_subject(sentence: str, stop: str, p: Phrases) -> _Found | None:
     matches = list(_WORD.finditer(sentence))
     folded = [fold(m.group()) for m in matches]
-    start, end = 0, len(folded)
-    while True:
-        before = start
-        start = _strip_greetings(folded, start)
-        if start == before and (size := _starts(folded, start, p.lead_ins)):
-            start += size
-        if start == before:
-            break
-    if _starts(folded, start, p.skip) and start == _strip_greetings(folded, 0):
+    start, end = _strip_greetings(folded, 0), len(folded)
+    greeted = start
+    if _starts(folded, start, p.skip) and not _starts(folded, start, p.lead_ins):
         return None  # "my name is …", "I'm from Almaty": about the client, not the request
-    while start < end and folded[start] in p.drop_first:
-        start += 1
+    # Lead-ins and the words dropped first, again and again: "do you have | the | …".
+    while start < end:
+        if size := _starts(folded, start, p.lead_ins):
+            start += size
+        elif folded[start] in p.drop_first:
+            start += 1
+        else:
+            break
     while end > start and (size := _ends(folded, end, p.tails)):
         end -= size
     if start >= end or all(w in p.empty or w.isdigit() for w in folded[start:end]):
         return None
     phrase = sentence[matches[start].start() : matches[end - 1].end()]
-    head = phrase.split(",", 1)[0]
+    head = _CLAUSE.split(phrase, maxsplit=1)[0]
     if head != phrase and len(head.split()) >= 2 and len(head) >= 10:
-        return head  # "вернуть куртку, не подошел размер": the clause after is the why
-    return phrase
+        phrase = head  # "вернуть куртку, не подошел размер": the clause after is the why
+    return _Found(phrase, start > greeted or "?" in stop)
 
 
 def _fit(phrase: str, p: Phrases, max_chars: int) -> str:
@@ -249,7 +269,8 @@ def _fit(phrase: str, p: Phrases, max_chars: int) -> str:
     if len(phrase) <= max_chars:
         return phrase
     head = phrase[: max_chars + 1]
-    cut = max(head.rfind(","), head.rfind(" - "), head.rfind(" – "), head.rfind(" — "))
+    commas = [m.start() for m in _CLAUSE.finditer(head)]
+    cut = max(commas[-1] if commas else -1, head.rfind(" - "), head.rfind(" – "), head.rfind(" — "))
     if cut >= max_chars // 2:
         return phrase[:cut].strip(_EDGE)
     words = head.split(" ")[:-1] if " " in head else [head[:max_chars]]
@@ -266,12 +287,18 @@ def extract_subject(
     text: str, message_type: str = "chat", language: str = "en", max_chars: int = MAX_CHARS
 ) -> Subject:
     p = phrases_for(language)
-    for sentence in _sentences(text):
-        found = _sentence_subject(sentence, p)
-        if found:
-            phrase = _fit(found, p, max_chars)
-            if phrase:
-                return Subject(phrase, EXCERPT)
+    found = [
+        _Found(phrase, f.asks)
+        for sentence, stop in _sentences(text)
+        if (f := _sentence_subject(sentence, stop, p)) and (phrase := _fit(f.phrase, p, max_chars))
+    ]
+    if found:
+        first = found[0]
+        # A first sentence of a word or two that does not ask gives way to one that does:
+        # "hola guapa!! / ¿tienes hueco para uñas semipermanentes?", "somos 4 / buscamos …".
+        if not first.asks and len(first.phrase.split()) <= WEAK_WORDS:
+            first = next((f for f in found if f.asks), first)
+        return Subject(first.phrase, EXCERPT)
     media = p.media.get(message_type)
     if media:
         return Subject(media, MEDIA)
