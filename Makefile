@@ -59,10 +59,10 @@ test: setup lint validate ## Set everything up, lint, validate the template, run
 	$(BIN)/python -m pytest
 
 topics: $(VENV)/.synced ## Labelled requests: categories (precision, recall), subject and language accuracy
-	PYTHONPATH=layers/common $(BIN)/python scripts/topic_accuracy.py --min-accuracy 0.9
-	PYTHONPATH=layers/common $(BIN)/python scripts/subject_accuracy.py
+	PYTHONPATH=layers/common:. $(BIN)/python -m scripts.topic_accuracy --min-accuracy 0.9
+	PYTHONPATH=layers/common:. $(BIN)/python -m scripts.subject_accuracy
 	@echo; echo "The newest split scored untouched, against the bars:"
-	PYTHONPATH=layers/common $(BIN)/python scripts/subject_accuracy.py --split holdout-3 --summary --min-subject 0.9 --min-language 0.97
+	PYTHONPATH=layers/common:. $(BIN)/python -m scripts.subject_accuracy --split holdout-3 --summary --min-subject 0.9 --min-language 0.97
 
 unit: $(VENV)/.synced ## Unit tests only (fast)
 	$(BIN)/python -m pytest tests/unit

@@ -1,8 +1,8 @@
 """How well the reply's {{2}} and language fit the labelled requests: per language, per kind
 of business, per split, with every miss.
 
-    PYTHONPATH=layers/common .venv/bin/python scripts/subject_accuracy.py
-    PYTHONPATH=layers/common .venv/bin/python scripts/subject_accuracy.py --split holdout
+    PYTHONPATH=layers/common:. .venv/bin/python -m scripts.subject_accuracy
+    PYTHONPATH=layers/common:. .venv/bin/python -m scripts.subject_accuracy --split holdout-3
 
 Each line of `tests/data/subjects_labelled.jsonl` is `{"text", "lang", "kind", "subjects",
 "split"[, "type", "known"]}`: `subjects` lists the acceptable phrases (`__neutral__` = the
@@ -27,7 +27,6 @@ It is a report: the exit code is 0 unless a `--min-…` bar is given and missed.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import unicodedata
 from collections import Counter
@@ -38,8 +37,9 @@ from pathlib import Path
 from session_reply.domain.request import summarise
 from session_reply.domain.subject import LANGUAGES, MAX_CHARS, media_phrase, neutral_phrase
 
+from scripts.labelled import rows, short
+
 DEFAULT_SET = Path("tests/data/subjects_labelled.jsonl")
-TEXT_WIDTH = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,22 +69,18 @@ class Outcome:
 
 
 def load_cases(path: Path) -> list[Case]:
-    cases = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            cases.append(
-                Case(
-                    row["text"],
-                    row["lang"],
-                    row["kind"],
-                    tuple(row["subjects"]),
-                    row.get("split", "tuning"),
-                    row.get("type", "chat"),
-                    row.get("known"),
-                )
-            )
-    return cases
+    return [
+        Case(
+            row["text"],
+            row["lang"],
+            row["kind"],
+            tuple(row["subjects"]),
+            row.get("split", "tuning"),
+            row.get("type", "chat"),
+            row.get("known"),
+        )
+        for row in rows(path)
+    ]
 
 
 def comparable(phrase: str) -> str:
@@ -145,11 +141,6 @@ def table(outcomes: list[Outcome], key: Callable[[Case], str], title: str) -> li
     return lines
 
 
-def _short(text: str) -> str:
-    flat = " / ".join(part.strip() for part in text.splitlines() if part.strip())
-    return flat if len(flat) <= TEXT_WIDTH else f"{flat[: TEXT_WIDTH - 1]}…"
-
-
 def report(outcomes: list[Outcome]) -> str:
     lines = [
         f"subject acceptable: {_share(outcomes, lambda o: o.subject_ok)}; "
@@ -169,7 +160,7 @@ def report(outcomes: list[Outcome]) -> str:
     if misses:
         lines += ["", f"misses ({len(misses)}: {dict(sorted(kinds.items()))}):"]
         lines += [
-            f"  [{o.case.lang} {o.case.kind} {o.case.split}] {_short(o.case.text)!r}: "
+            f"  [{o.case.lang} {o.case.kind} {o.case.split}] {short(o.case.text)!r}: "
             + (f"subject {o.subject!r}, want {acceptable(o.case)[0]!r}" if not o.subject_ok else "")
             + (f" language {o.language!r}" if not o.language_ok else "")
             for o in misses

@@ -2,8 +2,8 @@
 
 Run from the repo root, with the layer on the path the way Lambda has it:
 
-    PYTHONPATH=layers/common .venv/bin/python scripts/topic_accuracy.py
-    PYTHONPATH=layers/common .venv/bin/python scripts/topic_accuracy.py --min-accuracy 0.9
+    PYTHONPATH=layers/common:. .venv/bin/python -m scripts.topic_accuracy
+    PYTHONPATH=layers/common:. .venv/bin/python -m scripts.topic_accuracy --min-accuracy 0.9
 
 Each line of the set is `{"text", "lang", "expected"[, "type", "split"]}`. `expected` is a topic
 label, `__excerpt__` (no rule should match: the request's own words stand in) or the neutral
@@ -22,7 +22,6 @@ is below it. A miss shows the stems that matched ("~" marks a typo match).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -31,9 +30,10 @@ from pathlib import Path
 
 from session_reply.domain.topic import extract_topic, matched_stems
 
+from scripts.labelled import rows, short
+
 DEFAULT_SET = Path("tests/data/topics_labelled.jsonl")
 EXCERPT = "__excerpt__"
-TEXT_WIDTH = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,20 +61,16 @@ class Score:
 
 
 def load_cases(path: Path) -> list[Case]:
-    cases = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            cases.append(
-                Case(
-                    row["text"],
-                    row["lang"],
-                    row["expected"],
-                    row.get("type", "chat"),
-                    row.get("split", "tuning"),
-                )
-            )
-    return cases
+    return [
+        Case(
+            row["text"],
+            row["lang"],
+            row["expected"],
+            row.get("type", "chat"),
+            row.get("split", "tuning"),
+        )
+        for row in rows(path)
+    ]
 
 
 def predict(case: Case) -> Outcome:
@@ -101,11 +97,6 @@ def scores(outcomes: list[Outcome]) -> list[Score]:
 
 def accuracy(outcomes: list[Outcome]) -> float:
     return sum(o.predicted == o.case.expected for o in outcomes) / len(outcomes)
-
-
-def _short(text: str) -> str:
-    flat = " / ".join(part.strip() for part in text.splitlines() if part.strip())
-    return flat if len(flat) <= TEXT_WIDTH else f"{flat[: TEXT_WIDTH - 1]}…"
 
 
 def _accuracy_by(outcomes: list[Outcome], key: Callable[[Case], str]) -> str:
@@ -138,7 +129,7 @@ def report(outcomes: list[Outcome]) -> str:
     if misses:
         lines += ["", f"misclassified ({len(misses)}):"]
         lines += [
-            f"  [{o.case.lang}] {_short(o.case.text)!r}: expected {o.case.expected!r}, "
+            f"  [{o.case.lang}] {short(o.case.text)!r}: expected {o.case.expected!r}, "
             f"got {o.predicted!r}: {_why(o.case.text)}"
             for o in misses
         ]

@@ -9,6 +9,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -41,6 +42,16 @@ class InProcessAws(LocalAws):
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=self.ctx.region)  # type: ignore[call-overload]
+
+
+@contextmanager
+def state_table_in_moto(template: Template | None = None) -> Iterator[str]:
+    """The template's tables, created in a fresh in-process moto; the state table's name."""
+    with mock_aws():
+        template = template or Template.load(ROOT)
+        ctx = ResolveContext.for_template(template, {"OneMsgChannelId": CHANNEL})
+        InProcessAws(template, ctx, Secrets(TOKEN, SECRET))._create_tables()
+        yield ctx.physical_name("StateTable")
 
 
 @dataclass

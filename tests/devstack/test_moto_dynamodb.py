@@ -17,28 +17,20 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from devstack import moto_dynamodb
 from devstack.aws import LocalAws, Secrets
 from devstack.template import ResolveContext, Template
+from tests.conftest import state_table_in_moto
 
 Step = tuple[str, dict[str, Any]]
-
-
-class _InProcessAws(LocalAws):
-    def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.ctx.region)  # type: ignore[call-overload]
 
 
 @pytest.fixture
 def state_table(aws_env: None, template: Template) -> Iterator[str]:
     """A fresh mock with the template's tables; the name of the state table."""
-    with mock_aws():
-        ctx = ResolveContext.for_template(template, {"OneMsgChannelId": "100001"})
-        aws = _InProcessAws(template, ctx, Secrets("t", "s"))
-        aws._create_tables()
-        yield ctx.physical_name("StateTable")
+    with state_table_in_moto(template) as name:
+        yield name
 
 
 def s(value: str) -> dict[str, str]:
@@ -327,10 +319,7 @@ def test_narrowed_transactions_answer_and_roll_back_as_moto_does_when_replayed(
 ) -> None:
     traces = []
     for mode in (moto_dynamodb.moto_as_shipped, moto_dynamodb.installed):
-        with mock_aws():
-            ctx = ResolveContext.for_template(template, {"OneMsgChannelId": "100001"})
-            _InProcessAws(template, ctx, Secrets("t", "s"))._create_tables()
-            table = ctx.physical_name("StateTable")
+        with state_table_in_moto(template) as table:
             steps = scenarios(table)[scenario]
             ddb = boto3.client("dynamodb", region_name="us-east-1")
             trace = []

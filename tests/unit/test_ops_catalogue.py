@@ -9,12 +9,10 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from session_reply.store import Store
 
-from devstack.template import ResolveContext, Template
 from ops import catalogue, managers
-from tests.unit.test_ops_managers import InProcessAws
+from tests.conftest import state_table_in_moto
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -22,13 +20,8 @@ REGION = "us-east-1"
 
 @pytest.fixture
 def table(aws_env: None) -> Iterator[str]:
-    with mock_aws():
-        template = Template.load(ROOT)
-        ctx = ResolveContext.for_template(template, {"OneMsgChannelId": "100001"})
-        from devstack.aws import Secrets
-
-        InProcessAws(template, ctx, Secrets("t", "s"))._create_tables()
-        yield ctx.physical_name("StateTable")
+    with state_table_in_moto() as name:
+        yield name
 
 
 def cli(table: str, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:

@@ -9,33 +9,21 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from session_reply.domain.assignment import Manager, from_names
 from session_reply.store import MANAGERS_PK, Store
 
-from devstack.aws import LocalAws, Secrets
-from devstack.template import ResolveContext, Template
 from ops import managers
+from tests.conftest import state_table_in_moto
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 
 
-class InProcessAws(LocalAws):
-    """The local stack's resource builder on moto's in-process mock."""
-
-    def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
-
-
 @pytest.fixture
 def table(aws_env: None) -> Iterator[str]:
     """The template's StateTable, created in moto; yields its name."""
-    with mock_aws():
-        template = Template.load(ROOT)
-        ctx = ResolveContext.for_template(template, {"OneMsgChannelId": "100001"})
-        InProcessAws(template, ctx, Secrets("t", "s"))._create_tables()
-        yield ctx.physical_name("StateTable")
+    with state_table_in_moto() as name:
+        yield name
 
 
 def cli(table: str, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:

@@ -1,6 +1,6 @@
 """The topic rules against the labelled set (`tests/data/topics_labelled.jsonl`).
 
-The same numbers as `PYTHONPATH=layers/common .venv/bin/python scripts/topic_accuracy.py`.
+The same numbers as `make topics` (`python -m scripts.topic_accuracy`).
 """
 
 from __future__ import annotations
