@@ -21,7 +21,7 @@ from bench.table import Row, render
 
 ROOT = Path(__file__).resolve().parent.parent
 README_HEADING = "## Performance and cost"
-SECTIONS = ("cold", "calls", "latency", "burst", "cost")
+SECTIONS = ("cold", "extractor", "calls", "latency", "burst", "cost")
 DEFAULT_SIZES = (200, 1000, 2000)
 TOTAL_BUDGET_S = 540.0  # `make bench` must finish within 10 minutes on a clean clone
 
@@ -56,7 +56,10 @@ def _log(text: str) -> None:
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections, comma-separated")
-    parser.add_argument("--runs", type=int, default=7, help="cold-start rounds (median)")
+    parser.add_argument("--runs", type=int, default=11, help="cold-start rounds (median)")
+    parser.add_argument(
+        "--extractor-rounds", type=int, default=5, help="passes over the labelled set"
+    )
     parser.add_argument("--conversations", type=int, default=5, help="per call-count pass")
     parser.add_argument("--samples", type=int, default=100, help="latency samples per kind")
     parser.add_argument(
@@ -96,10 +99,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "cold" in only:
         from bench.coldstart import cold_start_rows, measure_cold_start
 
-        _log(f"cold start: {args.runs} interleaved rounds of 4 functions x 2 + the baseline")
+        _log(f"cold start: {args.runs} interleaved rounds of every function's variants")
         cold = measure_cold_start(runs=args.runs)
         rows += cold_start_rows(cold)
         ran.append(f"cold start: median of {args.runs} interleaved rounds")
+
+    if "extractor" in only:
+        from bench.extractor import extractor_rows, measure_extractor
+
+        _log(f"extractor: the labelled set, {args.extractor_rounds} rounds")
+        extracted = measure_extractor(rounds=args.extractor_rounds)
+        rows += extractor_rows(extracted)
+        ran.append(
+            f"extractor: {extracted.requests} labelled requests x {extracted.rounds} rounds, "
+            "in process"
+        )
 
     work = poller = None
     table_per_conversation = 0.0

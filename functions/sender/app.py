@@ -1,4 +1,13 @@
-"""SenderFunction: the FIFO send queue's consumer; one SendCommand per record."""
+"""SenderFunction: the FIFO send queue's consumer; one SendCommand per record.
+
+INIT loads only what every invocation needs (the queue, the settings, the DynamoDB
+client). A new auto-reply's first invocation only waits out the client's burst: it sets
+the record's visibility and returns. The send path (the flows, the 1MSG client and its TLS
+context, the token, the phone-number check, the subject rules and the language model) is
+loaded once per container after the first batch is handled (`prepare_send`), so it runs
+while that record waits, not before the container takes its first event; a record that
+sends at once (a manager's message) loads what it needs as it goes.
+"""
 
 from __future__ import annotations
 
@@ -11,29 +20,29 @@ gc.disable()
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from session_reply.errors import PermanentError, RetriesExhaustedError, RetryableError
-from session_reply.fifo import process_fifo_batch
-from session_reply.flows.context import Context, prepare
-from session_reply.flows.process_hook import publish
-from session_reply.flows.send_reply import send_reply
+from session_reply.fifo import Record, process_fifo_batch
+from session_reply.flows.context import Context, prepare, prepare_send
 from session_reply.observability import count, lead_ref, logger, metrics
 from session_reply.queue import MalformedCommandError, SendCommand, dedup_id
 
 
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: Record) -> None:
+    from session_reply.flows.send_reply import send_reply  # loaded once (see the docstring)
+
     ctx = Context.default()
+    body, message_id = str(record.get("body") or ""), str(record.get("messageId") or "")
     try:
-        command = SendCommand.from_json(record.body)
+        command = SendCommand.from_json(body)
     except MalformedCommandError as exc:
         # Not ours to send and no retry mends it: kept for inspection (as webhook bodies
         # are), then dropped, so the chat's later records are not held behind it.
-        ctx.store.keep_raw_hook(record.body, f"send command: {exc}", ctx.settings.raw_hook_ttl_days)
+        ctx.store.keep_raw_hook(body, f"send command: {exc}", ctx.settings.raw_hook_ttl_days)
         count("SendCommandUnreadable")
         logger.error(
             "send command unreadable, kept and dropped",
-            extra={"reason": str(exc), "sqs_message_id": record.message_id},
+            extra={"reason": str(exc), "sqs_message_id": message_id},
         )
         return
     # Ids only: the message group is the chat id (the client's phone), so it is never logged.
@@ -49,12 +58,12 @@ def record_handler(record: SQSRecord) -> None:
         raise
     except RetriesExhaustedError:
         # Tried as often as allowed: to the dead-letter queue (alarmed), deleted here.
-        attrs = record.attributes
+        attrs = record.get("attributes") or {}
         ctx.queue.dead_letter(
             ctx.settings.dead_letter_queue_url,
-            record.body,
-            attrs.message_group_id or command.chat_id,
-            attrs.message_deduplication_id or dedup_id(record.message_id),
+            body,
+            str(attrs.get("MessageGroupId") or command.chat_id),
+            str(attrs.get("MessageDeduplicationId") or dedup_id(message_id)),
         )
         logger.error("send moved to the dead-letter queue")
         return
@@ -70,7 +79,7 @@ def record_handler(record: SQSRecord) -> None:
             "provider_message_id": result.provider_id,
         },
     )
-    publish(ctx, result.events)
+    ctx.bus.publish_best_effort(result.events)
 
 
 def _reserve_seconds() -> float:
@@ -85,16 +94,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     queue = Context.default().queue
     result = process_fifo_batch(
         event.get("Records") or [],
-        lambda raw: record_handler(SQSRecord(raw)),
+        record_handler,
         queue.delay,
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
         reserve_seconds=_reserve_seconds(),
     )
+    if context.get_remaining_time_in_millis() / 1000 > _reserve_seconds():
+        prepare_send()  # once per container; the records' visibility is already set
     return result.response()
 
 
-prepare(
-    secrets=True, onemsg=True, phone=True, language=True
-)  # the first request's clients, built in INIT
+prepare(events=False, queue=True)  # what the first invocation needs, built in INIT
 gc.freeze()
 gc.enable()

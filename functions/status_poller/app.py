@@ -17,7 +17,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from session_reply.flows.context import Context, prepare
 from session_reply.flows.poll_statuses import poll_statuses
-from session_reply.flows.process_hook import publish
 from session_reply.flows.sweep_requests import sweep_requests
 from session_reply.flows.watch_leads import watch_leads
 from session_reply.observability import logger, metrics
@@ -30,7 +29,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
     statuses = poll_statuses(ctx, remaining_ms=context.get_remaining_time_in_millis)
     leads = watch_leads(ctx)
     swept = sweep_requests(ctx)
-    publish(ctx, statuses.events + leads.events)
+    ctx.bus.publish_best_effort(statuses.events + leads.events)
     summary = {
         "checked": statuses.checked,
         "applied": statuses.applied,
@@ -46,6 +45,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
     return summary
 
 
-prepare(secrets=True, onemsg=True)  # the first request's clients, built in INIT
+# What every run needs, built in INIT. Most runs find nothing to ask 1MSG about and
+# nothing to tell the CRM: the 1MSG client (httpx, its TLS context, the token) and the
+# EventBridge client are built on first use, by a run that needs them.
+prepare(events=False)
 gc.freeze()
 gc.enable()

@@ -22,6 +22,7 @@ from bench.awscalls import CallCounter, TableShape, gsi_write_units, item_size
 from bench.burst import BurstResult, BurstRun, burst_rows, plan
 from bench.coldstart import cold_start_rows, measure_cold_start
 from bench.cost import CostInputs, cost_rows, estimate, readme_table
+from bench.extractor import extractor_rows, measure_extractor
 from bench.harness import Harness
 from bench.latency import latency_rows, measure_latency
 from bench.preload import conversation_template, copies
@@ -97,13 +98,29 @@ def test_cost_rows_add_up(harness: Harness, work: WorkResult) -> None:
     assert any("Tracing=Active" in row.measure for row in cost_rows(untraced))
 
 
-def test_cold_start_rows_for_one_function(project_root: Path) -> None:
-    result = measure_cold_start(runs=1, root=project_root, functions=["WebhookFunction"])
+def test_cold_start_rows_for_two_functions(project_root: Path) -> None:
+    functions = ["WebhookFunction", "SenderFunction"]
+    result = measure_cold_start(runs=1, root=project_root, functions=functions)
     target = result.functions["WebhookFunction"]["full"]
     assert target.samples and result.baseline.samples
     assert "import app" in target.step_ms() and "client" in result.baseline.step_ms()
-    assert not target.failures, target.failures
-    assert_rows(cold_start_rows(result))
+    for modes in result.functions.values():
+        assert not [t.failures for t in modes.values() if t.failures]
+    rows = cold_start_rows(result)
+    assert_rows(rows)
+    # the sender's other first requests, and the extractor's load with its target
+    loaded = next(r for r in rows if "the extractor's load" in r.measure)
+    assert loaded.target == "<= 30 ms" and loaded.ratio
+    assert any("first send with no burst wait" in r.measure for r in rows)
+
+
+def test_extractor_rows_time_every_labelled_request() -> None:
+    result = measure_extractor(rounds=1)
+    assert result.requests >= 400 and len(result.samples_ms) == result.requests
+    assert result.entries > 0
+    rows = extractor_rows(result)
+    assert_rows(rows)
+    assert [r.target for r in rows] == ["<= 5 ms", ""]
 
 
 def test_burst_plan_and_rows() -> None:

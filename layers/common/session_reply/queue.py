@@ -65,6 +65,12 @@ class SendCommand:
         return cls(**fields)
 
 
+def send_key(command: SendCommand) -> str:
+    """The send ledger's key of a command (the OUT item's `id`)."""
+    prefix = "auto" if command.kind == AUTO_REPLY else "api"
+    return f"{prefix}:{command.key}"
+
+
 def dedup_id(key: str) -> str:
     """SQS allows 128 chars of [A-Za-z0-9 punctuation]; the key may hold anything."""
     return hashlib.sha256(key.encode()).hexdigest()

@@ -64,20 +64,23 @@ def _default_context() -> Context:
 def prepare(
     *,
     events: bool = True,
+    queue: bool = False,
     secrets: bool = False,
     onemsg: bool = False,
     phone: bool = False,
     language: bool = False,
 ) -> Context:
     """Build during INIT what the first request builds anyway: the settings and the AWS
-    clients (EventBridge's, SSM's provider); load the modules of the 1MSG client and of the
-    phone-number check, and the language model. Nothing here calls the network; the
+    clients (EventBridge's, SQS's, SSM's provider); load the modules of the 1MSG client and
+    of the phone-number check, and the language model. Nothing here calls the network; the
     handlers call it at import, while the collector is off."""
     ctx = Context.default()
     if events:
         from session_reply.bus import _events_client
 
         _events_client()
+    if queue:
+        ctx.queue.client  # noqa: B018 - built on first use
     if secrets:
         from session_reply.secrets import ssm_provider
 
@@ -93,3 +96,16 @@ def prepare(
 
         scores("hello", ["en"])  # loads the model file once
     return ctx
+
+
+@lru_cache(maxsize=1)
+def prepare_send() -> None:
+    """Load, once per container, everything a send needs beyond what INIT built: the send
+    flow and the request summariser (subject, topic and catalogue rules), the EventBridge
+    client, the token's SSM provider, the 1MSG client's modules and TLS context, the
+    phone-number check and the language model. The sender calls it after its first batch,
+    so an auto-reply's first invocation, which only waits out the burst, pays for it while
+    its record waits. Nothing here calls the network."""
+    import session_reply.flows.send_reply  # noqa: F401
+
+    prepare(secrets=True, onemsg=True, phone=True, language=True)

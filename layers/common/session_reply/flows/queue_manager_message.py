@@ -12,9 +12,8 @@ from session_reply.domain.window import window_open
 from session_reply.errors import ConflictError, NotFoundError, ValidationError
 from session_reply.flows.context import Context
 from session_reply.flows.read_lead import other_form
-from session_reply.flows.send_reply import send_key
 from session_reply.observability import lead_ref
-from session_reply.queue import MANAGER_MESSAGE, SendCommand
+from session_reply.queue import MANAGER_MESSAGE, SendCommand, send_key
 from session_reply.store import PENDING, lead_pk, now, out_sk
 
 MAX_KEY_CHARS = 200

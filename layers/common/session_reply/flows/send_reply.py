@@ -60,7 +60,7 @@ from session_reply.onemsg.errors import (
     ProviderRejectedError,
     WindowClosedError,
 )
-from session_reply.queue import AUTO_REPLY, SendCommand
+from session_reply.queue import AUTO_REPLY, SendCommand, send_key
 from session_reply.settings import Settings
 from session_reply.store import (
     FAILED,
@@ -90,11 +90,6 @@ class SendResult:
 
 class BurstWindowOpen(RetryableError):
     """Not an error: the auto-reply waits for the rest of a burst (visibility delay)."""
-
-
-def send_key(command: SendCommand) -> str:
-    prefix = "auto" if command.kind == AUTO_REPLY else "api"
-    return f"{prefix}:{command.key}"
 
 
 def backoff_seconds(attempt: int, cap: int) -> int:

@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from session_reply.flows.context import Context
-from session_reply.flows.send_reply import send_key
 from session_reply.observability import count, logger
-from session_reply.queue import AUTO_REPLY, SendCommand
+from session_reply.queue import AUTO_REPLY, SendCommand, send_key
 from session_reply.store import (
     AWAITING_ATTRS,
     AWAITING_REPLY,
