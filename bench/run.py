@@ -49,6 +49,14 @@ def machine() -> str:
     )
 
 
+def machine_load(at_start: float) -> str:
+    """The 1-minute load average when the bench started (what other work was running) and
+    at its end (the burst's own load counts there)."""
+    other = "other work running" if at_start > 0.5 else "otherwise idle"
+    at_end = os.getloadavg()[0]
+    return f"; load average {at_start:.1f} at the start ({other}), {at_end:.1f} at the end"
+
+
 def _log(text: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
@@ -89,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     started = time.monotonic()
+    load_at_start = os.getloadavg()[0]
     rows: list[Row] = []
     ran: list[str] = []
     layer = str(ROOT / "layers" / "common")
@@ -192,20 +201,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         ran.append("cost: us-east-1 list prices, arm64 Lambda, from the counts above")
 
     wall = time.monotonic() - started
+    load = machine_load(load_at_start)
     print(render(rows))
     print()
-    print(f"Machine: {machine()}")
+    print(f"Machine: {machine()}{load}")
     print("Ran: " + "; ".join(ran))
     print(f"Wall time: {wall:.0f} s")
     if args.write_readme and costs is not None:
         from bench.cost import readme_table
 
-        write_readme(ROOT / "README.md", readme_section(readme_table(costs), rows, wall))
+        write_readme(ROOT / "README.md", readme_section(readme_table(costs), rows, wall, load))
         _log("README.md: cost table written under " + README_HEADING)
     return 0
 
 
-def readme_section(cost_table: str, rows: list[Row], wall: float) -> str:
+def readme_section(cost_table: str, rows: list[Row], wall: float, load: str = "") -> str:
     headline = [r for r in rows if r.ok is not None]
     summary = [
         "| Ratio | Target | | Measure |",
@@ -228,20 +238,49 @@ def readme_section(cost_table: str, rows: list[Row], wall: float) -> str:
             "holding 5,000 chats), and the cost below. Benchmarks print "
             "figures; the tests never assert a time.",
             "",
-            f"Measured on {dt.date.today().isoformat()}: {machine()} (`make bench`, {wall:.0f} s).",
+            f"Measured on {dt.date.today().isoformat()}: {machine()} (`make bench`, {wall:.0f} s"
+            f"{load})."
             "",
-            "Cold start options, each shown by the bench: the handlers turn the garbage "
-            "collector off while their modules load and build the clients the first request "
-            "needs during INIT (no network), then `gc.freeze()`; the SSM provider and the lead "
-            "API's idempotency persistence use clients of boto3's default session instead of a "
-            "second session. Lambda SnapStart (Python 3.12+) is not switched on: it needs "
-            "published versions (`AutoPublishAlias`) and `SnapStart: {ApplyOn: "
-            "PublishedVersions}` on each function, and costs $0.0000015046 per GB-second of "
-            "cached snapshot (256 MB: about $0.98 a month per function version, $3.90 for the "
-            "four) plus $0.0001397998 per GB restored (256 MB: $0.035 per 1,000 cold starts), "
-            "for a restore in place of the INIT measured below; worth it only where cold "
-            "starts are frequent and their latency matters (a busy webhook), not for a quiet "
-            "channel, whose monthly fixed cost it would multiply.",
+            "Cold start: each function loads in INIT what its first request needs and nothing "
+            "more, with the garbage collector off while it loads, then `gc.freeze()`; each "
+            "option is a row of the bench. The webhook reads its one route's HTTP API event "
+            "itself: Powertools' `APIGatewayHttpResolver` costs about 30 ms of INIT, and what "
+            "the webhook gives up with it (a routing table, exception handlers, CORS, "
+            "compression) a single route that only 1MSG calls does not use; a second route "
+            "would mean going back to it (the lead API keeps it). A new auto-reply's first "
+            "sender invocation only waits out the burst, so the sender's INIT builds the queue "
+            "and the state table only, and the send path (the flows, the 1MSG client and its "
+            "TLS context, the token, the phone-number check, the extractor's rules and the "
+            "fastText model) is loaded after that first batch, while its record waits; a "
+            "record that sends at once (a manager's message) loads what it needs as it goes "
+            "(the row 'first send with no burst wait'). The poller builds the 1MSG client and "
+            "the token only in a run that asks 1MSG; the lead API and the poller no longer "
+            "load the send flow; the SSM provider and the lead API's idempotency persistence "
+            "use clients of boto3's default session.",
+            "",
+            "SnapStart (opt-in: `SnapStart=PublishedVersions`): Lambda runs INIT once per "
+            "published version and a cold start restores that snapshot instead. Every deploy "
+            "publishes a version of each function it changes (the layer included) and the API, "
+            "the queue and the schedule invoke the `live` alias, whichever the setting: "
+            "versions cost nothing, and SAM cannot make the alias conditional. Its price: "
+            "$0.0000015046 per GB-second of cached snapshot (256 MB: about $0.98 a month per "
+            "function version, $3.90 for the four) plus $0.0001397998 per GB restored (256 MB: "
+            "$0.035 per 1,000 cold starts). Its gain: the cold starts measured below become a "
+            "restore, whose own time Lambda reports as `Restore Duration` and which this "
+            "machine cannot measure. Worth it where cold starts are frequent and someone waits "
+            "for them (a busy lead API or webhook), not for a quiet channel, whose fixed cost "
+            "it would multiply (about $3.90 a month against the cents per 1,000 conversations "
+            "below). After a restore every environment reseeds `random` (the retry jitter) "
+            "through Lambda's runtime hook, so they do not all retry at the same moments.",
+            "",
+            "DynamoDB writes: a transaction bills each item twice. A send's two transactions "
+            "each keep a guarantee and stay: the claim takes the send key together with the "
+            "lead's request fields and the team's round-robin turn (one reply, fair turns), "
+            "and the result stores the provider id with the pointer statuses join on and the "
+            "lead's move to auto_replied (no status lost, no lead left unescalated). A "
+            "transaction of one item (a refused, skipped, retried or QUEUED send's outcome) "
+            "is a plain conditional write, at half the units; the happy path has none, so the "
+            "cost table's send line is unchanged by it.",
             "",
             "### AWS cost of 1,000 conversations",
             "",

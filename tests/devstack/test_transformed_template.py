@@ -105,7 +105,7 @@ def test_every_route_reaches_a_function_allowed_to_be_invoked_when_transformed(
     permissions = _of_type(cfn, "AWS::Lambda::Permission")
     for path, method in [WEBHOOK_ROUTE, *LEAD_ROUTES]:
         uri = _operation(cfn, path, method)["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
-        function = re.search(r"\$\{(\w+)\.Arn\}", uri)
+        function = re.search(r"functions/\$\{(\w+?)(?:\.Arn)?\}/invocations", uri)
         assert function, uri
         allowed = [
             p
@@ -117,6 +117,38 @@ def test_every_route_reaches_a_function_allowed_to_be_invoked_when_transformed(
 
 
 # --------------------------------------------------------------------------- functions
+
+
+def test_every_event_source_invokes_the_published_alias_when_transformed(
+    cfn: dict[str, Any],
+) -> None:
+    # SnapStart restores published versions only: the API, the queue and the schedule must
+    # invoke the `live` alias, never $LATEST.
+    aliases = _of_type(cfn, "AWS::Lambda::Alias")
+    functions = _of_type(cfn, "AWS::Lambda::Function")
+    assert {a["Properties"]["FunctionName"]["Ref"] for a in aliases.values()} == set(functions)
+    assert all(a["Properties"]["Name"] == "live" for a in aliases.values())
+    targets = [
+        p["Properties"]["FunctionName"] for p in _of_type(cfn, "AWS::Lambda::Permission").values()
+    ]
+    targets += [
+        m["Properties"]["FunctionName"]
+        for m in _of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+    ]
+    targets += [
+        t["Arn"]
+        for r in _of_type(cfn, "AWS::Events::Rule").values()
+        for t in r["Properties"]["Targets"]
+    ]
+    assert targets and all(t.get("Ref") in aliases for t in targets), targets
+
+
+def test_snapstart_follows_its_parameter_on_every_function_when_transformed(
+    cfn: dict[str, Any],
+) -> None:
+    for logical_id, fn in _of_type(cfn, "AWS::Lambda::Function").items():
+        assert fn["Properties"]["SnapStart"] == {"ApplyOn": {"Ref": "SnapStart"}}, logical_id
+    assert cfn["Parameters"]["SnapStart"]["Default"] == "None"  # opt-in
 
 
 def test_every_function_logs_to_its_own_retained_group_when_transformed(

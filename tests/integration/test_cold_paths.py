@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import random
+import sys
+import types
 from typing import Any
 
 import pytest
@@ -66,3 +69,18 @@ def test_other_route_is_not_found_when_the_event_is_not_the_webhook_route(stack:
     response = stack.post_hook(event)
     assert response["statusCode"] == 404
     assert stack.receive() == []
+
+
+def test_random_is_reseeded_after_a_snapstart_restore_when_the_runtime_has_the_hooks(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given Lambda's runtime hooks library (SnapStart)
+    hooks: list[Any] = []
+    runtime = types.ModuleType("snapshot_restore_py")
+    runtime.register_after_restore = lambda func, *args: hooks.append(func)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "snapshot_restore_py", runtime)
+    context._reseed_after_restore.cache_clear()
+    # When a handler prepares its INIT
+    context.prepare(events=False)
+    # Then each restored environment reseeds the jitter's generator
+    assert hooks == [random.seed]

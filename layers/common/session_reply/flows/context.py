@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -75,6 +76,7 @@ def prepare(
     of the phone-number check, and the language model. Nothing here calls the network; the
     handlers call it at import, while the collector is off."""
     ctx = Context.default()
+    _reseed_after_restore()
     if events:
         from session_reply.bus import _events_client
 
@@ -96,6 +98,19 @@ def prepare(
 
         scores("hello", ["en"])  # loads the model file once
     return ctx
+
+
+@lru_cache(maxsize=1)
+def _reseed_after_restore() -> None:
+    """With SnapStart (the template's `SnapStart` parameter) many environments resume from
+    one snapshot of INIT: `random` (the backoff and retry jitter) is reseeded in each after
+    the restore, or they would all retry at the same moments. The hook's library is part of
+    Lambda's Python runtime; elsewhere there is nothing to restore."""
+    try:
+        from snapshot_restore_py import register_after_restore  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    register_after_restore(random.seed)
 
 
 @lru_cache(maxsize=1)
