@@ -208,6 +208,49 @@ def test_send_queue_redrives_and_outlives_its_consumer_as_the_readme_states_when
 
 # --------------------------------------------------------------------------- permissions
 
+
+def _statements(cfn: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    for logical_id, role in _of_type(cfn, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                yield logical_id, statement
+
+
+def test_sender_may_invoke_the_bedrock_model_only_when_the_subject_extractor_is_bedrock(
+    cfn: dict[str, Any],
+) -> None:
+    # The setting reaches the sender, rules by default
+    assert cfn["Parameters"]["SubjectExtractor"]["Default"] == "rules"
+    env = cfn["Resources"]["SenderFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["SUBJECT_EXTRACTOR"] == {"Ref": "SubjectExtractor"}
+    assert env["BEDROCK_MODEL_ID"] == {"Ref": "BedrockModelId"}
+    assert cfn["Conditions"]["UsesBedrock"] == {
+        "Fn::Equals": [{"Ref": "SubjectExtractor"}, "bedrock"]
+    }
+    # Every statement naming Bedrock is the sender's, and exists only under the condition
+    bedrock = [(role, st) for role, st in _statements(cfn) if "bedrock" in json.dumps(st)]
+    assert {role for role, _ in bedrock} == {"SenderFunctionRole"}
+    granted = []
+    for _, statement in bedrock:
+        condition, allowed, otherwise = statement["Fn::If"]
+        assert (condition, otherwise) == ("UsesBedrock", {"Ref": "AWS::NoValue"})
+        assert allowed["Effect"] == "Allow" and allowed["Action"] == ["bedrock:InvokeModel"]
+        resources = allowed["Resource"]
+        granted += [
+            (r["Fn::Sub"], json.dumps(allowed.get("Condition")))
+            for r in (resources if isinstance(resources, list) else [resources])
+        ]
+    region = "arn:${AWS::Partition}:bedrock:${AWS::Region}"
+    profile = f"{region}:${{AWS::AccountId}}:inference-profile/${{BedrockModelId}}"
+    # The model by its id, as a foundation model or an inference profile ...
+    assert (f"{region}::foundation-model/${{BedrockModelId}}", "null") in granted
+    assert (profile, "null") in granted
+    # ... and the profile's foundation models only through that profile
+    through = json.dumps({"StringEquals": {"bedrock:InferenceProfileArn": {"Fn::Sub": profile}}})
+    assert ("arn:${AWS::Partition}:bedrock:*::foundation-model/*", through) in granted
+    assert len(granted) == 3
+
+
 # The IAM action each DynamoDB transaction item needs (TransactWriteItems is not enough).
 TRANSACT_ITEM_ACTIONS = {
     "Put": "PutItem",

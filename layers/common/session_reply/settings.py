@@ -20,6 +20,11 @@ DEFAULT_REPLY_TEMPLATE = (
     "{{3}} is reviewing it and will reply shortly."
 )
 
+RULES, BEDROCK = "rules", "bedrock"
+EXTRACTORS = (RULES, BEDROCK)
+# The model's call ends within this (connect + read timeouts, no retries): session_reply/bedrock.py.
+MODEL_BUDGET_SECONDS = 1.5
+
 
 class SettingsError(ValueError):
     """A setting's value cannot be used; the message names the variable."""
@@ -51,6 +56,11 @@ class Settings:
     # The auto-reply waits this long after the request's first message, so a burst
     # ("hi" / "I want to ask" / "about delivery") is answered once with its real topic.
     burst_seconds: float = 3.0
+    # Who names the subject ({{2}}) and the language: `rules` (domain/subject.py), or
+    # `bedrock`: Amazon Bedrock's Converse API with bedrock_model_id reads the request's
+    # text; an answer the checks refuse, an error or a timeout leaves it to the rules.
+    subject_extractor: str = "rules"  # rules | bedrock
+    bedrock_model_id: str = "amazon.nova-micro-v1:0"
     escalate_after_seconds: int = 900
     reassign_on_escalation: bool = False
     # An approved WhatsApp template sent instead of the auto-reply when the window has
@@ -91,10 +101,22 @@ class Settings:
     def __post_init__(self) -> None:
         if self.onemsg_auth not in ("bearer", "query"):
             raise SettingsError(f"ONEMSG_AUTH must be bearer or query, not {self.onemsg_auth!r}")
+        if self.subject_extractor not in EXTRACTORS:
+            raise SettingsError(
+                f"SUBJECT_EXTRACTOR must be rules or bedrock, not {self.subject_extractor!r}"
+            )
         if not self.language_list or self.default_language not in self.language_list:
             raise SettingsError(
                 f"DEFAULT_LANGUAGE {self.default_language!r} must be one of LANGUAGES"
             )
+
+    @property
+    def burst_wait_seconds(self) -> float:
+        """How long the auto-reply waits for the rest of a burst. The model's call comes out
+        of that wait, so a reply in bedrock mode is never later than with the rules."""
+        if self.subject_extractor == BEDROCK:
+            return max(0.0, self.burst_seconds - MODEL_BUDGET_SECONDS)
+        return self.burst_seconds
 
     @property
     def language_list(self) -> tuple[str, ...]:

@@ -43,7 +43,8 @@ class Entry:
         )
 
 
-def _folded(phrase: str) -> tuple[str, ...]:
+def folded(phrase: str) -> tuple[str, ...]:
+    """The words of a phrase as the catalogue compares them (see `fold`)."""
     return tuple(fold(w) for w in _WORD.findall(phrase))
 
 
@@ -69,7 +70,7 @@ def parse_entry(raw: Mapping[str, Any]) -> Entry:
     match = raw.get("match")
     if not isinstance(match, list) or not match:
         raise CatalogueError(f"{ident}: match must list the words that name it")
-    phrases = tuple(dict.fromkeys(p for p in (_folded(str(m)) for m in match) if p))
+    phrases = tuple(dict.fromkeys(p for p in (folded(str(m)) for m in match) if p))
     if not phrases:
         raise CatalogueError(f"{ident}: match has no words")
     team = raw.get("team") or []
@@ -102,7 +103,7 @@ def _found(words: Sequence[str], phrase: tuple[str, ...]) -> bool:
 
 def match_entry(text: str, entries: Sequence[Entry]) -> Entry | None:
     """The entry whose longest match phrase the text contains, if any."""
-    words = [fold(w) for w in _WORD.findall(text)]
+    words = folded(text)
     best: tuple[int, int] | None = None
     chosen: Entry | None = None
     for entry in entries:

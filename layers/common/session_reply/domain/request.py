@@ -1,5 +1,7 @@
 """One request, summarised for the reply, the routing and the CRM: its subject ({{2}}, the
-client's own words), the client's language and the category of the topic rules."""
+client's own words), the client's language and the category of the topic rules. The subject
+and the language come from the rules (`summarise`) or from a model's checked answer
+(`from_answer`, see `domain/subject_model.py`); the category always from the topic rules."""
 
 from __future__ import annotations
 
@@ -14,10 +16,12 @@ from session_reply.domain.subject import (
     is_greeting_only,
     opening_languages,
 )
+from session_reply.domain.subject_model import ModelAnswer
 from session_reply.domain.topic import Topic, extract_topic
 
 OTHER = "other"  # the category when no topic rule matched
 CATALOGUE = "catalogue"  # the subject's rule when a catalogue entry named it
+MODEL = "model"  # the subject's rule, and the language's source, when the model named them
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,4 +82,19 @@ def summarise(
         if entry
         else extract_subject(text, message_type, language.code)
     )
+    return RequestSummary(subject, language, extract_topic(text, message_type), entry)
+
+
+def from_answer(
+    answer: ModelAnswer, text: str, message_type: str = "chat", default_language: str = "en"
+) -> RequestSummary:
+    """The summary of a model's taken answer: a catalogue entry it chose is named as the
+    rules name one (the entry's name in the client's language)."""
+    entry = answer.entry
+    subject = (
+        Subject(entry.name(answer.language, default_language), CATALOGUE)
+        if entry
+        else Subject(answer.subject, MODEL)
+    )
+    language = Language(answer.language, MODEL, 0.0)
     return RequestSummary(subject, language, extract_topic(text, message_type), entry)

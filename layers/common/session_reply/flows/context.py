@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 from session_reply.bus import EventBus
 from session_reply.queue import SendQueue
 from session_reply.secrets import get_secret
-from session_reply.settings import Settings, get_settings
+from session_reply.settings import BEDROCK, Settings, get_settings
 from session_reply.store import Store
 
 if TYPE_CHECKING:  # httpx is imported only by the functions that call 1MSG
+    from session_reply.bedrock import BedrockModel
     from session_reply.onemsg.client import OneMsgClient
 
 
@@ -24,6 +25,7 @@ class Context:
     queue: SendQueue
     bus: EventBus
     _onemsg: OneMsgClient | None = field(default=None, repr=False)
+    _subject_model: BedrockModel | None = field(default=None, repr=False)
 
     @property
     def onemsg(self) -> OneMsgClient:
@@ -41,6 +43,18 @@ class Context:
                 s.onemsg_timeout_seconds,
             )
         return self._onemsg
+
+    @property
+    def subject_model(self) -> BedrockModel | None:
+        """The model that names subjects: only with SubjectExtractor=bedrock (its client is
+        built on first use); None in rules mode."""
+        if self.settings.subject_extractor != BEDROCK:
+            return None
+        if self._subject_model is None:
+            from session_reply.bedrock import BedrockModel
+
+            self._subject_model = BedrockModel(self.settings.bedrock_model_id)
+        return self._subject_model
 
     @classmethod
     def default(cls) -> Context:

@@ -17,14 +17,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from session_reply.bus import Event
 from session_reply.domain.catalogue import Entry
 from session_reply.domain.phone import phone_problem
 from session_reply.domain.replies import ReplyTexts, texts_for, when_back
 from session_reply.domain.reply import first_name, render_reply
-from session_reply.domain.request import RequestSummary, summarise
+from session_reply.domain.request import RequestSummary
 from session_reply.domain.status import (
     AUTHOR_AUTO,
     AUTHOR_CLIENT,
@@ -52,6 +52,7 @@ from session_reply.flows.reconcile import (
     settle_from_candidates,
     settle_unknown,
 )
+from session_reply.flows.summarise_request import summarise_request
 from session_reply.observability import count, logger
 from session_reply.onemsg.errors import (
     Accepted,
@@ -74,6 +75,9 @@ from session_reply.store import (
     now,
     out_sk,
 )
+
+if TYPE_CHECKING:
+    from session_reply.bedrock import BedrockModel
 
 SENT = "sent"
 ALREADY_DONE = "already_done"
@@ -186,8 +190,8 @@ def _read_request(command: SendCommand, ctx: Context) -> tuple[Item | None, list
     """The lead and its messages, once the auto-reply has waited out the burst: "hi" /
     "I want to ask" / "about delivery" is one request, answered once with the topic of its
     joined text."""
-    wait = command.requested_at + ctx.settings.burst_seconds - time.time()
-    if ctx.settings.burst_seconds > 0 and wait > 0:
+    wait = command.requested_at + ctx.settings.burst_wait_seconds - time.time()
+    if ctx.settings.burst_wait_seconds > 0 and wait > 0:
         raise BurstWindowOpen(
             f"waiting {wait:.1f} s for the rest of the burst", retry_after=max(1, math.ceil(wait))
         )
@@ -206,7 +210,9 @@ def _assign(
         return lead, None, None  # a retry: topic and manager were settled by an earlier attempt
     if lead.get("first_human_response_at"):
         return lead, None, None  # a person already answered: the reply is skipped below
-    summary = request_topic(messages, lead, settings=ctx.settings, entries=catalogue(ctx))
+    summary = request_topic(
+        messages, lead, settings=ctx.settings, entries=catalogue(ctx), model=ctx.subject_model
+    )
     # Open or closed when the request came, not when its burst wait ended.
     request = {**summary.fields(), **hours_fields(ctx, command.requested_at)}
     fields, turn = request_fields(ctx, lead, command.session_id, request)
@@ -244,10 +250,12 @@ def request_topic(
     lead: Item,
     settings: Settings | None = None,
     entries: Sequence[Entry] = (),
+    model: BedrockModel | None = None,
 ) -> RequestSummary:
     """Subject, language and category of the request so far: its client messages, joined
     in order. The reply waited out the burst, so "hi" and the question that followed are
-    both here; the chat's known language is kept when the text cannot tell."""
+    both here; the chat's known language is kept when the text cannot tell. With a `model`
+    (bedrock mode), the model is asked first."""
     opened = float(lead.get("session_opened_at") or 0)
     request = sorted(
         (
@@ -260,13 +268,13 @@ def request_topic(
     text = "\n".join(str(m.get("body") or "") for m in request).strip()
     media = next((str(m["type"]) for m in request if m.get("type") not in ("chat", None)), "chat")
     settings = settings or Settings()
-    return summarise(
+    return summarise_request(
         text,
         "chat" if text else media,
         str(lead.get("language") or "") or None,
-        settings.default_language,
-        settings.language_list,
-        catalogue=entries,
+        settings,
+        entries,
+        model,
     )
 
 
