@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from bench.model_cost import model_cost_rows
 from bench.table import Row
 from bench.units import ACK, ECHO, FIRST, SEND, SENDER_IDLE
 from bench.work import UnitStats, WorkResult
@@ -313,7 +314,7 @@ def cost_rows(costs: Costs) -> list[Row]:
                 notes=line.basis,
             )
         )
-    return rows
+    return rows + model_cost_rows()  # what SubjectExtractor=bedrock would add
 
 
 def readme_table(costs: Costs) -> str:

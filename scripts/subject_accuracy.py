@@ -3,6 +3,12 @@ of business, per split, with every miss.
 
     PYTHONPATH=layers/common:. .venv/bin/python -m scripts.subject_accuracy
     PYTHONPATH=layers/common:. .venv/bin/python -m scripts.subject_accuracy --split holdout-3
+    PYTHONPATH=layers/common:. .venv/bin/python -m scripts.subject_accuracy --bedrock MODEL_ID
+
+`--bedrock MODEL_ID` scores SubjectExtractor=bedrock instead of the rules: each labelled text
+is sent to Amazon Bedrock's Converse API with your AWS credentials and region (not run by
+`make topics` or the tests), answers refused or failing fall back to the rules as in the
+sender, and the report says how many answers were taken and why the others were not.
 
 Each line of `tests/data/subjects_labelled.jsonl` is `{"text", "lang", "kind", "subjects",
 "split"[, "type", "known"]}`: `subjects` lists the acceptable phrases (`__neutral__` = the
@@ -27,6 +33,9 @@ It is a report: the exit code is 0 unless a `--min-…` bar is given and missed.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import sys
 import unicodedata
 from collections import Counter
@@ -34,8 +43,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from session_reply.domain.request import summarise
+from session_reply.bedrock import BedrockModel
+from session_reply.domain.request import MODEL, summarise
 from session_reply.domain.subject import LANGUAGES, MAX_CHARS, media_phrase, neutral_phrase
+from session_reply.flows.summarise_request import FALLBACK_METRIC, summarise_request
+from session_reply.settings import BEDROCK, Settings
 
 from scripts.labelled import rows, short
 
@@ -58,6 +70,7 @@ class Outcome:
     case: Case
     subject: str
     language: str
+    rule: str = ""
 
     @property
     def subject_ok(self) -> bool:
@@ -117,9 +130,31 @@ def acceptable(case: Case) -> list[str]:
     return [named.get(s, s) for s in case.subjects]
 
 
-def predict(case: Case) -> Outcome:
-    summary = summarise(case.text, case.message_type, case.known, "en", tuple(LANGUAGES))
-    return Outcome(case, summary.subject.phrase, summary.language.code)
+def predict(case: Case, model: BedrockModel | None = None) -> Outcome:
+    if model is None:
+        summary = summarise(case.text, case.message_type, case.known, "en", tuple(LANGUAGES))
+    else:
+        settings = Settings(subject_extractor=BEDROCK, languages=",".join(LANGUAGES))
+        summary = summarise_request(case.text, case.message_type, case.known, settings, (), model)
+    return Outcome(case, summary.subject.phrase, summary.language.code, summary.subject.rule)
+
+
+def predict_with_model(cases: list[Case], model: BedrockModel) -> tuple[list[Outcome], str]:
+    """The outcomes, and a line on the model's answers (the fallbacks' metric lines, which
+    the flow prints, are read back here instead of shown)."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        outcomes = [predict(case, model) for case in cases]
+    reasons = Counter(
+        json.loads(line).get("reason", "?")
+        for line in printed.getvalue().splitlines()
+        if line.startswith("{") and f'"{FALLBACK_METRIC}"' in line
+    )
+    taken = sum(o.rule == MODEL for o in outcomes)
+    return outcomes, (
+        f"model {model.model_id}: {taken} of {len(outcomes)} answers taken; "
+        f"fallbacks to the rules: {dict(sorted(reasons.items())) or 'none'}"
+    )
 
 
 def _share(outcomes: list[Outcome], ok: Callable[[Outcome], bool]) -> str:
@@ -175,9 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", action="store_true", help="the first line only")
     parser.add_argument("--min-subject", type=float, default=None, help="exit 1 below this")
     parser.add_argument("--min-language", type=float, default=None, help="exit 1 below this")
+    parser.add_argument(
+        "--bedrock", metavar="MODEL_ID", default=None, help="score the model (calls Bedrock)"
+    )
     args = parser.parse_args(argv)
     cases = [c for c in load_cases(args.data) if args.split in (None, c.split)]
-    outcomes = [predict(case) for case in cases]
+    if args.bedrock:
+        outcomes, line = predict_with_model(cases, BedrockModel(args.bedrock))
+        print(line)
+    else:
+        outcomes = [predict(case) for case in cases]
     text = report(outcomes)
     print(text.splitlines()[0] if args.summary else text)
     subject = sum(o.subject_ok for o in outcomes) / max(1, len(outcomes))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -323,3 +324,37 @@ def test_sender_reads_the_request_once_the_burst_wait_is_over_for_its_extractor(
             send_reply._read_request(command, ctx)  # type: ignore[arg-type]
     else:
         assert send_reply._read_request(command, ctx) == read  # type: ignore[arg-type]
+
+
+# -- scoring the model on the labelled set -------------------------------------------------
+
+
+def test_accuracy_report_counts_the_models_answers_when_scoring_bedrock_mode(
+    client: Any,
+) -> None:
+    from scripts.subject_accuracy import Case, predict_with_model
+
+    cases = [
+        Case(ENT, "en", "clinic", ("paediatric ENT consultation",), "holdout-3"),
+        Case(HOW_MUCH, "en", "shop", ("shipping to Almaty",), "holdout-3"),
+    ]
+    answer = '{"subject": "paediatric ENT consultation", "language": "en", "entry": null}'
+    with Stubber(client) as stub:
+        stub.add_response("converse", converse_response(answer))
+        stub.add_response("converse", converse_response("shipping to Almaty"))
+        outcomes, line = predict_with_model(cases, BedrockModel(MODEL_ID, client))
+    assert [o.subject_ok for o in outcomes] == [True, True]  # the second by the rules
+    assert [o.rule for o in outcomes] == [MODEL, "excerpt"]
+    assert line.endswith("1 of 2 answers taken; fallbacks to the rules: {'not_json': 1}")
+
+
+def test_readme_states_the_cost_make_bench_computes_for_bedrock_mode() -> None:
+    from bench.model_cost import estimate
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    nova = estimate("amazon.nova-micro-v1:0")
+    haiku = estimate("anthropic.claude-3-haiku-20240307-v1:0")
+    assert f"**{nova.input_tokens} input tokens**" in readme
+    assert f"**{nova.output_tokens} output tokens**" in readme
+    assert f"**${nova.total:.4f} per 1,000 conversations**" in readme
+    assert f"**${haiku.total:.4f}**" in readme
