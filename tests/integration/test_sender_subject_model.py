@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from botocore.stub import ANY, Stubber
 from session_reply.bedrock import TIMEOUT, BedrockModel, ModelUnavailableError, bedrock_client
+from session_reply.flows import context
 
-from tests.conftest import Stack, hook_event, reset_caches
+from tests.conftest import LambdaContext, Stack, hook_event, reset_caches, sqs_record
 
 MODEL_ID = "amazon.nova-micro-v1:0"
 ENT = (
@@ -137,3 +138,23 @@ def test_bedrock_call_ends_with_a_timeout_after_one_request_when_bedrock_never_a
     assert failed.value.reason == TIMEOUT
     assert len(silent_endpoint) == 1
     assert silent_endpoint[0].startswith(b"POST /model/amazon.nova-micro-v1%3A0/converse ")
+
+
+@pytest.mark.parametrize(("extractor", "built"), [("rules", 0), ("bedrock", 1)])
+def test_bedrock_client_is_built_while_the_first_record_waits_only_in_bedrock_mode(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, extractor: str, built: int
+) -> None:
+    # Given a new auto-reply whose first invocation only waits out the burst
+    monkeypatch.setenv("SUBJECT_EXTRACTOR", extractor)
+    monkeypatch.setenv("BURST_SECONDS", "30")
+    reset_caches()
+    bedrock_client.cache_clear()
+    context.prepare_send.cache_clear()
+    stack.post_hook(hook_event("webhook/inbound.json"))
+    event = {"Records": [sqs_record(m, stack.aws.ctx.region) for m in stack.receive()]}
+    # When the sender handles it
+    result = stack.sender.lambda_handler(event, LambdaContext())
+    # Then the record waits, and Bedrock's client exists only in bedrock mode
+    assert len(result["batchItemFailures"]) == 1 and stack.sends() == []
+    assert bedrock_client.cache_info().currsize == built
+    bedrock_client.cache_clear()

@@ -1,7 +1,8 @@
 """Amazon Bedrock's Converse API: the model that may name a request's subject
 (`SubjectExtractor=bedrock`). Nothing here runs in rules mode: the flows reach this module
-through `Context.subject_model`, which exists only in bedrock mode, and the client is built
-on first use.
+through `Context.subject_model`, which exists only in bedrock mode; the client is built on
+first use, which the sender makes while a new container's first record waits out the burst
+(`prepare_send`).
 
 One call ends within `MODEL_BUDGET_SECONDS` (1.5 s): a 0.3 s connect timeout (the TCP
 connection and its TLS handshake; a warm container reuses its connection) and a 1.2 s read

@@ -132,9 +132,12 @@ def prepare_send() -> None:
     """Load, once per container, everything a send needs beyond what INIT built: the send
     flow and the request summariser (subject, topic and catalogue rules), the EventBridge
     client, the token's SSM provider, the 1MSG client's modules and TLS context, the
-    phone-number check and the language model. The sender calls it after its first batch,
-    so an auto-reply's first invocation, which only waits out the burst, pays for it while
-    its record waits. Nothing here calls the network."""
+    phone-number check and the language model, and in bedrock mode Bedrock's client. The
+    sender calls it after its first batch, so an auto-reply's first invocation, which only
+    waits out the burst, pays for it while its record waits. Nothing here calls the
+    network."""
     import session_reply.flows.send_reply  # noqa: F401
 
-    prepare(secrets=True, onemsg=True, phone=True, language=True)
+    ctx = prepare(secrets=True, onemsg=True, phone=True, language=True)
+    if ctx.subject_model is not None:
+        _ = ctx.subject_model.client
