@@ -12,6 +12,9 @@ function does before its first AWS call leaves:
   SQS clients), the EventBridge client, the SSM provider of the secret, the 1MSG client, the
   phone-number library where the function uses them (none of it touches the network).
 
+The in-process figures of each step ("in-process ms") are the process's CPU time, which a
+busy neighbour stretches far less than wall time.
+
 The baseline is the same interpreter running ``import boto3; boto3.client("dynamodb")``.
 Samples are interleaved (every round runs every target once, in a shuffled order) and the
 median of N rounds is kept, so a noisy neighbour slows both sides alike. Bytecode is
@@ -27,6 +30,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -146,6 +150,7 @@ class Target:
     env: dict[str, str]
     cwd: Path
     samples: list[float] = field(default_factory=list)
+    cpu_samples: list[float] = field(default_factory=list)  # the process's own CPU seconds
     failures: list[str] = field(default_factory=list)
     steps: dict[str, list[float]] = field(default_factory=dict)  # step -> ms per sample
 
@@ -159,6 +164,10 @@ class Target:
     @property
     def median(self) -> float:
         return statistics.median(self.samples) if self.samples else 0.0
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_samples) if self.cpu_samples else 0.0
 
 
 @dataclass
@@ -255,7 +264,7 @@ def blocked_modules(root: Path = ROOT) -> list[str]:
 def _prelude(blocked: list[str]) -> list[str]:
     return [
         "import sys, time",
-        "_t = time.perf_counter()",
+        "_t = time.process_time()",
         f"_BLOCKED = frozenset({blocked!r})",
         "class _NotOnLambda:",
         "    def find_spec(self, name, path=None, target=None):",
@@ -274,7 +283,7 @@ def _timed(step: str, body: str) -> list[str]:
         f"    {indented}",
         "except Exception as exc:",
         f"    print('{_FAILED}', {step!r}, type(exc).__name__, exc, file=sys.stderr)",
-        "_n = time.perf_counter()",
+        "_n = time.process_time()",
         f"print('{_STEP}', {step!r}, (_n - _t) * 1000, file=sys.stderr)",
         "_t = _n",
     ]
@@ -302,7 +311,7 @@ def _function_code(
     lines.append(f"sys.path[:] = {paths!r} + [p for p in sys.path if p]")
     lines += [
         "import app",
-        "_n = time.perf_counter()",
+        "_n = time.process_time()",
         f"print('{_STEP}', 'import app', (_n - _t) * 1000, file=sys.stderr)",
         "_t = _n",
     ]
@@ -379,7 +388,11 @@ def _command(pycache: str, code: str, *flags: str) -> list[str]:
 
 
 def run_once(target: Target, pycache: str) -> float:
-    """Seconds from starting the interpreter to its ready line (the end of its INIT)."""
+    """Seconds from starting the interpreter to its ready line (the end of its INIT). The
+    process's own CPU time (user + system, it leaves right after that line) goes to
+    `cpu_samples`: a busy neighbour stretches the wall time of both sides, far less the CPU
+    time each spends."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(  # noqa: S603 - our own interpreter and code
         _command(pycache, target.code),
@@ -393,8 +406,10 @@ def run_once(target: Target, pycache: str) -> float:
     ready = proc.stdout.readline()
     elapsed = time.perf_counter() - started
     _, stderr = proc.communicate()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0 or ready.strip() != _READY:
         raise RuntimeError(f"{target.key} failed to start:\n{stderr[-2000:]}")
+    target.cpu_samples.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     for line in stderr.splitlines():
         if line.startswith(_FAILED) and line not in target.failures:
             target.failures.append(line.removeprefix(_FAILED).strip())
@@ -479,6 +494,16 @@ def measure_cold_start(
     return ColdStartResult(runs, baseline, dict(by_fn), imports, memory, options)
 
 
+def _cpu(target: Target, baseline: Target) -> str:
+    """The same comparison in the processes' own CPU time."""
+    if not baseline.cpu_median:
+        return ""
+    return (
+        f"CPU time {target.cpu_median / baseline.cpu_median:.2f}x "
+        f"({fmt_ms(target.cpu_median)} against {fmt_ms(baseline.cpu_median)})"
+    )
+
+
 def _steps(target: Target) -> str:
     return ", ".join(f"{k} {v:.0f}" for k, v in target.step_ms().items())
 
@@ -492,6 +517,7 @@ def cold_start_rows(result: ColdStartResult, top: int = 5) -> list[Row]:
         before = modes.get("full-collector-on")
         ratio = full.median / base if base else None
         notes = [f"import only {init.median / base:.2f}x" if base else ""]
+        notes.append(_cpu(full, result.baseline))
         notes.append(f"in-process ms: {_steps(full)}")
         extra = ", ".join(f"{k} {v:.0f}" for k, v in result.imports.get(name, [])[:top])
         if extra:
@@ -516,7 +542,7 @@ def cold_start_rows(result: ColdStartResult, top: int = 5) -> list[Row]:
                 notes="; ".join(n for n in notes if n),
             )
         )
-        rows += _scenario_rows(name, modes, base, floor, result.runs)
+        rows += _scenario_rows(name, modes, result.baseline, floor, result.runs)
         if before is not None and before.samples:
             rows.append(
                 Row(
@@ -546,7 +572,7 @@ def cold_start_rows(result: ColdStartResult, top: int = 5) -> list[Row]:
 
 
 def _scenario_rows(
-    name: str, modes: dict[str, Target], base: float, floor: str, runs: int
+    name: str, modes: dict[str, Target], baseline: Target, floor: str, runs: int
 ) -> list[Row]:
     """The function's other first requests, and the extractor's load where it is measured."""
     rows: list[Row] = []
@@ -554,7 +580,7 @@ def _scenario_rows(
         target = modes.get(mode)
         if target is None or not target.samples:
             continue
-        notes = [f"in-process ms: {_steps(target)}"]
+        notes = [_cpu(target, baseline), f"in-process ms: {_steps(target)}"]
         if target.failures:
             notes.append("first-use step failed: " + "; ".join(target.failures))
         notes.append(f"median of {runs}, interleaved")
@@ -564,7 +590,7 @@ def _scenario_rows(
                 measure=f"{name}: {label}",
                 bundle=fmt_ms(target.median),
                 floor=floor,
-                ratio=target.median / base if base else None,
+                ratio=target.median / baseline.median if baseline.median else None,
                 notes="; ".join(notes),
             )
         )

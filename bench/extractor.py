@@ -5,7 +5,8 @@ Every request of the labelled set (`tests/data/subjects_labelled.jsonl`) goes th
 the shipped example catalogue (`ops/catalogue.example.json`) to match against. The rules
 and the language model are loaded first (their load is measured with the cold start);
 then each request is timed on its own, in `rounds` passes over the set, and the p50 and
-p99 of all of them are kept.
+p99 of all of them are kept: the process's CPU time (a busy neighbour's preemptions are not
+the extractor's), with the wall time's p99 beside it.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ class ExtractorResult:
     requests: int
     rounds: int
     entries: int
-    samples_ms: list[float] = field(default_factory=list)
+    samples_ms: list[float] = field(default_factory=list)  # CPU time of each request
+    wall_ms: list[float] = field(default_factory=list)
 
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.samples_ms)
+    def percentile(self, q: float, wall: bool = False) -> float:
+        ordered = sorted(self.wall_ms if wall else self.samples_ms)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
@@ -51,10 +53,9 @@ def measure_extractor(rounds: int = 5, labelled: Path = LABELLED) -> ExtractorRe
     ]
     summarise("hello, how much is delivery?", languages=languages, catalogue=entries)  # loads
     result = ExtractorResult(len(cases), rounds, len(entries))
-    clock = time.perf_counter
     for _ in range(rounds):
         for case in cases:
-            started = clock()
+            started, cpu = time.perf_counter(), time.process_time()
             summarise(
                 case["text"],
                 case.get("type", "chat"),
@@ -63,7 +64,8 @@ def measure_extractor(rounds: int = 5, labelled: Path = LABELLED) -> ExtractorRe
                 languages,
                 catalogue=entries,
             )
-            result.samples_ms.append((clock() - started) * 1000)
+            result.samples_ms.append((time.process_time() - cpu) * 1000)
+            result.wall_ms.append((time.perf_counter() - started) * 1000)
     return result
 
 
@@ -82,7 +84,8 @@ def extractor_rows(result: ExtractorResult) -> list[Row]:
             ratio=p99 / TARGET_P99_MS,
             target=f"<= {TARGET_P99_MS:.0f} ms",
             ok=p99 <= TARGET_P99_MS,
-            notes=f"{basis}; max {max(result.samples_ms, default=0.0):.2f} ms",
+            notes=f"{basis}; CPU time (wall p99 {result.percentile(0.99, wall=True):.2f} ms); "
+            f"max {max(result.samples_ms, default=0.0):.2f} ms",
         ),
         Row(
             section="1b extractor",
