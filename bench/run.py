@@ -134,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             duration_rows,
             measure_poller,
             measure_work,
+            single_write_rows,
             table_bytes,
             work_rows,
         )
@@ -147,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stored, _items = table_bytes(h)
                 table_per_conversation = stored / (2 * args.conversations + 1)
                 if "calls" in only:
-                    rows += work_rows(work) + duration_rows(work)
+                    rows += work_rows(work) + duration_rows(work) + single_write_rows(h)
                 ran.append(
                     f"AWS calls: {args.conversations} conversations (+1 warm-up) through the "
                     "real handlers, in process, moto server"

@@ -29,7 +29,14 @@ from bench.preload import conversation_template, copies
 from bench.run import README_HEADING, readme_section, write_readme
 from bench.table import Row, render, well_formed
 from bench.units import ACK, ECHO, FIRST, FOLLOW_UP, SEND
-from bench.work import WorkResult, measure_poller, measure_work, table_bytes, work_rows
+from bench.work import (
+    WorkResult,
+    measure_poller,
+    measure_work,
+    single_write_rows,
+    table_bytes,
+    work_rows,
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +71,14 @@ def test_the_counter_sees_every_unit_of_a_conversation(work: WorkResult) -> None
     assert work.units[FIRST].wru > 0 and work.units[ACK].rru > 0
     assert work.onemsg_calls_per_send >= 1
     assert_rows(work_rows(work))
+
+
+def test_single_write_option_counts_half_the_units_of_a_one_item_transaction(
+    harness: Harness,
+) -> None:
+    (row,) = single_write_rows(harness)
+    assert row.bundle == "1 WRU now, 2 before" and row.ratio == pytest.approx(0.5)
+    assert_rows([row])
 
 
 def test_latency_rows_compare_the_handler_with_its_own_calls(harness: Harness) -> None:
