@@ -65,10 +65,13 @@ FIRST_USE_STEPS: dict[str, str] = {
     "extractor rules": "import session_reply.domain.request\n",
     "extractor model": "from session_reply.domain.language import scores\nscores('hola', ['es'])\n",
 }
-# What each function's first request needs beyond INIT: an inbound message (the webhook); a
-# new auto-reply's first invocation, which waits out the burst and sets its record's
-# visibility (the sender); a manager's POST (the lead API); a run with nothing to ask 1MSG
-# about (the poller).
+# What each function's first request needs beyond INIT, and what that request is.
+FIRST_REQUEST: dict[str, str] = {
+    "WebhookFunction": "a client's message",
+    "SenderFunction": "an auto-reply's first run, which waits out the burst",
+    "ManagerApiFunction": "a manager's POST",
+    "StatusPollerFunction": "a run with nothing to ask 1MSG",
+}
 FIRST_USE: dict[str, tuple[str, ...]] = {
     "WebhookFunction": ("context", "events", "ssm"),
     "SenderFunction": ("context", "queue"),
@@ -533,7 +536,8 @@ def cold_start_rows(result: ColdStartResult, top: int = 5) -> list[Row]:
         rows.append(
             Row(
                 section="1 cold start",
-                measure=f"{name}: fresh interpreter, import app.py + first-use setup",
+                measure=f"{name}: fresh interpreter, import app.py + first-use setup "
+                f"({FIRST_REQUEST.get(name, 'its first request')})",
                 bundle=f"{fmt_ms(full.median)} (import only {fmt_ms(init.median)})",
                 floor=floor,
                 ratio=ratio,

@@ -233,7 +233,9 @@ def readme_section(cost_table: str, rows: list[Row], wall: float, load: str = ""
             "",
             "`make bench` measures the bundle against the minimum its work needs, side by side "
             "in one run, and prints one table (ratios first): cold start against "
-            '`import boto3; boto3.client("dynamodb")`, AWS calls per unit of work, warm '
+            '`import boto3; boto3.client("dynamodb")` (and what loading the request '
+            "extractor costs), the extractor's time per request on the labelled set, AWS "
+            "calls per unit of work, warm "
             "webhook latency against the same calls made with bare boto3 on the same moto "
             "server, a burst through the local stack (on an empty table and on one already "
             "holding 5,000 chats), and the cost below. Benchmarks print "
