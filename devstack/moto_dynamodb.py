@@ -14,7 +14,8 @@ moto 5.2 spends time and memory in proportion to the whole table in two places:
 backs up: the items the transaction names, copied before it runs and put back, exactly those,
 when moto cancels it. The table itself is never copied, so a write another request made to
 another item is never rolled back with it either. A Query on the table reads only its
-partition; a Query on an index, only the items that carry the index's key.
+partition; a Query on an index, only the items that carry the index's key (of one partition,
+for an index keyed on the table's own hash key).
 
 `serialise` makes the server handle one DynamoDB request at a time. It is still needed:
 moto applies a transaction item by item, so without it a reader could see half a
@@ -172,9 +173,15 @@ def _partition_query(original: Callable[..., Any]) -> Callable[..., Any]:
             if not hash_attrs:
                 return original(self, *args, **kwargs)
             # moto sorts what it finds on an index itself; only items with the key qualify.
-            _LOCAL.items = [
-                item for item in _every_item(self) if all(attr in item.attrs for attr in hash_attrs)
-            ]
+            # An index keyed on the table's own hash key holds one partition's items only.
+            attrs = [k["AttributeName"] for k in schema]
+            one_partition = hash_attrs == [self.hash_key_attr] and self.range_key_attr
+            candidates = (
+                self.items.get(hash_key, {}).values()
+                if one_partition and hash_key is not None
+                else _every_item(self)
+            )
+            _LOCAL.items = [item for item in candidates if all(a in item.attrs for a in attrs)]
         elif hash_key is not None and self.range_key_attr:
             # moto sorts a partition's items by range key itself.
             _LOCAL.items = list(self.items.get(hash_key, {}).values())

@@ -14,14 +14,17 @@ event by the same amount so that the story happens now: a year-old message would
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 # The client's first message in the bank was written at 1764500000; the bank was captured five
@@ -31,14 +34,16 @@ BANK_TIME = 1764500300
 # id its 1MSG really returned.
 BANK_REPLY_ID = "wamid.HBgLNzcwMTEyMzQ1NjcVAgARGBJSRVBMWTAwMDAwMDAwMDAwMQA"
 CLF_TIME = "%d/%b/%Y:%H:%M:%S %z"
+_MISSING = "<missing>"  # what `_dig` finds where a response has nothing
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
     """Run `event` (a path under events/) through `function`; `expect` is what it must answer.
 
-    `expect` maps a dotted path in the response (`statusCode`, `body.outcomes.opened`; `body`
-    is parsed as JSON) to the value it must have. `sends` is how many 1MSG sends the step makes.
+    `expect` maps a dotted path in the response (`statusCode`, `body.outcomes.opened`,
+    `body.messages.0.author`; `body` is parsed as JSON) to the value it must have (`_MISSING`:
+    none there). `sends` is how many 1MSG sends the step makes.
     """
 
     function: str
@@ -139,6 +144,18 @@ STORY: tuple[Step, ...] = (
         },
         note="the CRM reads",
     ),
+    Step(
+        LEAD_API,
+        "manager_api/get_lead_page.json",
+        {
+            "statusCode": 200,
+            # In the same second as the first message, after it (by id); then the reply.
+            "body.messages.0.id": "wamid.HBgLNzcwMTEyMzQ1NjcVAgASGBQzQUIxQ0QyRUYzMDQ1STRA",
+            "body.messages.1.author": "auto",
+            "body.messages.2": _MISSING,
+        },
+        note="a page: the 2 messages after the client's first one (limit, cursor)",
+    ),
     Step(LEAD_API, "manager_api/post_message.json", {"statusCode": 202}, note="queued"),
     Step(LEAD_API, "manager_api/post_message_empty.json", {"statusCode": 400}),
     Step(LEAD_API, "manager_api/post_message_unknown_lead.json", {"statusCode": 404}),
@@ -192,6 +209,10 @@ def _shift_request(event: dict[str, Any], shift: float, replace: Mapping[str, st
     epoch_ms = int(context["timeEpoch"] + shift * 1000)
     context["timeEpoch"] = epoch_ms
     context["time"] = datetime.fromtimestamp(epoch_ms // 1000, UTC).strftime(CLF_TIME)
+    query = event.get("queryStringParameters") or {}
+    if query.get("cursor"):
+        query["cursor"] = _shift_cursor(query["cursor"], shift)
+        event["rawQueryString"] = urlencode(query)
     body = event.get("body")
     if not isinstance(body, str) or event.get("isBase64Encoded"):
         return
@@ -211,6 +232,16 @@ def _shift_request(event: dict[str, Any], shift: float, replace: Mapping[str, st
     text = bom + _swap(json.dumps(data, ensure_ascii=False), replace)
     event["body"] = text
     event.setdefault("headers", {})["content-length"] = str(len(text.encode()))
+
+
+def _shift_cursor(cursor: str, shift: float) -> str:
+    """The lead API's cursor is a place in a chat's timeline (`<time>#<SK>`, base64url):
+    its times move with the messages they point at."""
+    position = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    at, sk = position.split("#", 1)
+    moved = int(float(at) + shift)
+    sk = re.sub(r"^(MSG|SESSION)#\d{10}#", lambda m: f"{m.group(1)}#{moved:010d}#", sk)
+    return base64.urlsafe_b64encode(f"{moved:014.3f}#{sk}".encode()).decode().rstrip("=")
 
 
 def _shift_record(record: dict[str, Any], shift: float, replace: Mapping[str, str]) -> None:
@@ -242,9 +273,6 @@ def problems(step: Step, response: Any, sends: int) -> list[str]:
     return found
 
 
-_MISSING = "<missing>"
-
-
 def _dig(value: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(value, str) and part and value[:1] in "{[":
@@ -252,6 +280,9 @@ def _dig(value: Any, path: str) -> Any:
                 value = json.loads(value)
             except ValueError:
                 return _MISSING
+        if isinstance(value, list) and part.isdigit():
+            value = value[int(part)] if int(part) < len(value) else _MISSING
+            continue
         if not isinstance(value, dict) or part not in value:
             return _MISSING
         value = value[part]

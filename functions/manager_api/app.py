@@ -1,6 +1,7 @@
 """ManagerApiFunction: the lead API for the CRM and the managers' app (IAM-authorised).
 
-GET  /leads/{chatId}            the lead, its request status and its messages
+GET  /leads/{chatId}            the lead, its request status and a page of its messages
+                                (?limit=1..200, default 50; ?cursor=<next_cursor>)
 POST /leads/{chatId}/messages   {"body", "idempotency_key"} -> 202 {"message_id"}
 """
 
@@ -32,7 +33,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from session_reply.errors import ConflictError, NotFoundError, RetryableError, ValidationError
 from session_reply.flows.context import prepare
 from session_reply.flows.queue_manager_message import ManagerMessageRequest, queue_manager_message
-from session_reply.flows.read_lead import read_lead
+from session_reply.flows.read_lead import Page, read_lead
 from session_reply.observability import logger, metrics
 from session_reply.onemsg.wire import normalise_chat_id
 from session_reply.settings import get_settings
@@ -75,7 +76,9 @@ def _chat_id(raw: str) -> str:
 
 @app.get("/leads/<chat_id>")
 def get_lead(chat_id: str) -> Response[dict[str, Any]]:
-    return _json(200, read_lead(_chat_id(chat_id)))
+    event = app.current_event
+    page = Page.parse(event.get_query_string_value("limit"), event.get_query_string_value("cursor"))
+    return _json(200, read_lead(_chat_id(chat_id), page=page))
 
 
 # The caller's idempotency_key: a retried POST gets the first answer back without touching

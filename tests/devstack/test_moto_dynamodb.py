@@ -263,6 +263,41 @@ def scenarios(t: str) -> dict[str, list[Step]]:
                 },
             ),
         ],
+        "an index on the table's hash key reads one partition, in its order, from a place": [
+            *[
+                (
+                    "put_item",
+                    {
+                        "TableName": t,
+                        "Item": {
+                            **key(f"LEAD#{c}@c.us", sk),
+                            **({"timeline": s(place)} if place else {}),
+                        },
+                    },
+                )
+                for c, sk, place in (
+                    (1, "OUT#b", "0000000030.000#OUT#b"),
+                    (1, "MSG#1", "0000000010.000#MSG#1"),
+                    (2, "MSG#0", "0000000001.000#MSG#0"),
+                    (1, "LEAD", ""),
+                    (1, "MSG#2", "0000000020.000#MSG#2"),
+                )
+            ],
+            (
+                "query",
+                {
+                    "TableName": t,
+                    "IndexName": "Timeline",
+                    "KeyConditionExpression": "PK = :pk AND #t > :after",
+                    "ExpressionAttributeNames": {"#t": "timeline"},
+                    "ExpressionAttributeValues": {
+                        ":pk": s("LEAD#1@c.us"),
+                        ":after": s("0000000010.000#MSG#1"),
+                    },
+                    "Limit": 5,
+                },
+            ),
+        ],
     }
 
 

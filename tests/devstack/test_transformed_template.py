@@ -269,6 +269,8 @@ def _needs(service: str, operation: str, params: dict[str, Any]) -> list[tuple[s
             for item in params["TransactItems"]
             for kind, body in item.items()
         ]
+    if service == "dynamodb" and operation == "BatchGetItem":
+        return [(f"dynamodb:{operation}", table) for table in params["RequestItems"]]
     if service == "dynamodb":
         table = params["TableName"]
         index = params.get("IndexName")

@@ -314,7 +314,7 @@ def test_sender_reads_the_request_once_the_burst_wait_is_over_for_its_extractor(
     # Given a request opened 2 s ago with a 3 s burst window
     settings = Settings(burst_seconds=3, subject_extractor=extractor)
     read = (None, [])
-    store = SimpleNamespace(lead_with_messages=lambda chat_id: read)
+    store = SimpleNamespace(lead_and_messages=lambda chat_id, limit: (*read, True))
     ctx = SimpleNamespace(settings=settings, store=store)
     command = SendCommand(AUTO_REPLY, "wamid.1", "77011234567@c.us", "s1", time.time() - 2)
     # When the sender takes it: rules mode still waits; bedrock mode reads it now, so the

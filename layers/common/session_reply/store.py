@@ -13,6 +13,10 @@ Items (PK / SK):
   PMID#<providerId> / STATUS#<status>       one per status event: dedupe, history, and the
                                             parking place of statuses that arrive early
   HOOK#<date> / <receivedAt>#<uuid>         a webhook body kept for inspection (TTL)
+
+A chat's messages (MSG# and OUT# items) also carry `timeline` (`<time>#<SK>`), the range key
+of the keys-only index `Timeline` (hash key PK): the lead API pages through a chat in time
+order without reading the rest of it. OUT# keys are send keys, not times, hence the index.
 """
 
 from __future__ import annotations
@@ -67,6 +71,12 @@ AWAITING_REPLY = "REPLY"  # leads whose request opened and whose reply the sende
 # a hand-over, or a reply that is not sent. A manager's load is the number of such leads.
 SLOT_ATTRS = ("slot_manager_id", "slot_session")
 MANAGERS_PK = "MANAGERS"
+# A chat's messages in time order (keys only: a page's items are then read by key).
+TIMELINE_INDEX = "Timeline"
+TIMELINE_ATTR = "timeline"
+MSG_LAST = "MSG#~"  # after every digit: the end of a partition's MSG# items
+BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
+BATCH_GET_TRIES = 5
 
 
 def now() -> float:
@@ -83,6 +93,12 @@ def inbound_sk(sent_at: int, message_id: str) -> str:
 
 def out_sk(send_key: str) -> str:
     return f"OUT#{send_key}"
+
+
+def timeline_key(at: float, sk: str) -> str:
+    """Where a message stands in its chat's timeline: its time (fixed width, so that the
+    string order is the time order), then its sort key."""
+    return f"{float(at):014.3f}#{sk}"
 
 
 def pmid_key(provider_id: str) -> Item:
@@ -429,10 +445,104 @@ class Store:
         return self.get({"PK": lead_pk(chat_id), "SK": "LEAD"})
 
     def lead_with_messages(self, chat_id: str) -> tuple[Item | None, list[Item]]:
+        """The lead and every message of the chat: what a lead older than the Timeline
+        index is read with (`timeline_complete`)."""
         items = self.query_partition(lead_pk(chat_id))
         lead = next((i for i in items if i["SK"] == "LEAD"), None)
         messages = [i for i in items if i["SK"].startswith(("MSG#", "OUT#"))]
         return lead, messages
+
+    def lead_and_messages(self, chat_id: str, limit: int) -> tuple[Item | None, list[Item], bool]:
+        """The lead and the chat's first `limit` messages (MSG# items sort right after the
+        lead), in one read; True when those are all of them."""
+        response = self._call(
+            "query",
+            TableName=self.table,
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :lead AND :last",
+            ExpressionAttributeValues=serialize(
+                {":pk": lead_pk(chat_id), ":lead": "LEAD", ":last": MSG_LAST}
+            ),
+            ConsistentRead=True,
+            Limit=limit + 1,
+        )
+        items = [i for i in map(deserialize, response.get("Items", [])) if i]
+        lead = items[0] if items and items[0]["SK"] == "LEAD" else None
+        messages = items[1:] if lead else items
+        return lead, messages, "LastEvaluatedKey" not in response
+
+    def request_messages(self, chat_id: str, opened_at: float, limit: int) -> list[Item]:
+        """The chat's first `limit` messages from `opened_at` on (a request's), in time
+        order: one page, however long the chat's history."""
+        response = self._call(
+            "query",
+            TableName=self.table,
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :first AND :last",
+            ExpressionAttributeValues=serialize(
+                {
+                    ":pk": lead_pk(chat_id),
+                    ":first": f"MSG#{int(opened_at):010d}#",
+                    ":last": MSG_LAST,
+                }
+            ),
+            ConsistentRead=True,
+            Limit=limit,
+        )
+        return [i for i in map(deserialize, response.get("Items", [])) if i]
+
+    def timeline_keys(self, chat_id: str, after: str | None, limit: int) -> tuple[list[Item], bool]:
+        """Keys of the chat's messages after the position `after` (a `timeline_key`), in
+        time order: at most `limit`, and whether more follow. The index is eventually
+        consistent: a message written a moment ago may not be listed yet."""
+        condition = "PK = :pk" + (" AND #timeline > :after" if after else "")
+        values: Item = {":pk": lead_pk(chat_id), **({":after": after} if after else {})}
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": TIMELINE_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": serialize(values),
+            "Limit": limit + 1,  # one more says whether another page follows
+        }
+        if after:
+            request["ExpressionAttributeNames"] = {"#timeline": TIMELINE_ATTR}
+        keys: list[Item] = []
+        while len(keys) <= limit:
+            response = self._call("query", **request)
+            found = (i for i in map(deserialize, response["Items"]) if i)
+            keys += [{"PK": i["PK"], "SK": i["SK"]} for i in found]
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return keys[:limit], len(keys) > limit
+
+    def get_items(self, keys: list[Item]) -> dict[tuple[str, str], Item]:
+        """The items at `keys` (strongly consistent), by (PK, SK); missing ones are left
+        out. BatchGetItem, 100 keys a call, what DynamoDB leaves unprocessed asked again."""
+        wanted = list({(str(k["PK"]), str(k["SK"])): None for k in keys})
+        found: dict[tuple[str, str], Item] = {}
+        for start in range(0, len(wanted), BATCH_GET_KEYS):
+            pending: dict[str, Any] = {
+                self.table: {
+                    "Keys": [
+                        serialize({"PK": pk, "SK": sk})
+                        for pk, sk in wanted[start : start + BATCH_GET_KEYS]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(1, BATCH_GET_TRIES + 1):
+                response = self._call("batch_get_item", RequestItems=pending)
+                for raw in response.get("Responses", {}).get(self.table, []):
+                    item = deserialize(raw)
+                    if item:
+                        found[(str(item["PK"]), str(item["SK"]))] = item
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                if attempt == BATCH_GET_TRIES:
+                    raise StoreUnavailableError("DynamoDB BatchGetItem left keys unprocessed")
+                ceiling = TRANSACTION_BACKOFF_SECONDS * 2**attempt
+                time.sleep(random.uniform(0, ceiling))  # noqa: S311 - jitter, not crypto
+        return found
 
     def advance_lead_status(self, chat_id: str, session_id: str, status: str) -> Item | None:
         """Move the lead's status forward within its current session; None if it would not
@@ -585,7 +695,13 @@ class Store:
             self._call(
                 "put_item",
                 TableName=self.table,
-                Item=serialize({**item, "state": PENDING}),
+                Item=serialize(
+                    {
+                        **item,
+                        "state": PENDING,
+                        TIMELINE_ATTR: timeline_key(item["time"], item["SK"]),
+                    }
+                ),
                 ConditionExpression="attribute_not_exists(PK)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -627,7 +743,16 @@ class Store:
                 "updated_at": at,
                 **fields,
             },
-            set_if_missing={"created_at": at, "status": "queued", "status_rank": 0},
+            set_if_missing={
+                "created_at": at,
+                "status": "queued",
+                "status_rank": 0,
+                **(
+                    {TIMELINE_ATTR: timeline_key(fields["time"], out_sk(send_key))}
+                    if "time" in fields
+                    else {}
+                ),
+            },
             adds={"attempt": 1},
             condition="(attribute_not_exists(#state) OR #state = :pending "
             "OR (#state = :sending AND #lease_until < :now))",
@@ -902,6 +1027,14 @@ def lead_status_update(
     )
 
 
+def timeline_complete(lead: Item) -> bool:
+    """Every message of this lead is in the Timeline index: it was created with the index
+    (or an operator indexed its older messages, which sets `timeline_from` to 0). A lead
+    older than the index is read whole, as before."""
+    since = lead.get("timeline_from")
+    return since is not None and float(since) <= float(lead.get("created_at") or 0)
+
+
 def new_lead_update(chat_id: str, fields: dict[str, Any], condition: str, values: Item) -> Update:
     """The lead update that opens a session: per-session fields reset, lead fields kept."""
     at = now()
@@ -913,7 +1046,9 @@ def new_lead_update(chat_id: str, fields: dict[str, Any], condition: str, values
             "status_rank": LEAD_STATUS_RANK[LEAD_NEW],
             "updated_at": at,
         },
-        set_if_missing={"created_at": at, "chat_id": chat_id},
+        # `timeline_from` equal to `created_at`: the lead was created with the Timeline
+        # index, so all its messages are in it (see `timeline_complete`).
+        set_if_missing={"created_at": at, "chat_id": chat_id, "timeline_from": at},
         adds={"inbound_count": 1, "session_count": 1},
         removes=(
             *(attr for attr in AWAITING_ATTRS if attr not in fields),
@@ -921,6 +1056,7 @@ def new_lead_update(chat_id: str, fields: dict[str, Any], condition: str, values
             "escalated_at",
             "auto_reply_at",
             "first_human_response_at",
+            "first_human_response_sk",
             "closed_reason",
         ),
         condition=condition,

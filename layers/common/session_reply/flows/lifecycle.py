@@ -36,8 +36,9 @@ def advance_lead(
     return [lead_status_event(chat_id, session_id, status, at)]
 
 
-def mark_human_response(ctx: Context, chat_id: str, at: float) -> list[Event]:
-    """The first human response of the current request moves the lead to in_progress."""
+def mark_human_response(ctx: Context, chat_id: str, at: float, sk: str) -> list[Event]:
+    """The first human response of the current request (the message at `sk`, kept for the
+    lead API's delivery time) moves the lead to in_progress."""
     lead = ctx.store.get_lead(chat_id)
     if not lead or not lead.get("session_id"):
         return []
@@ -45,7 +46,7 @@ def mark_human_response(ctx: Context, chat_id: str, at: float) -> list[Event]:
     before = ctx.store.set_lead_once(
         chat_id,
         session_id,
-        {"first_human_response_at": at},
+        {"first_human_response_at": at, "first_human_response_sk": sk},
         removes=AWAITING_ATTRS + SLOT_ATTRS,
         returns="ALL_OLD",
     )

@@ -28,12 +28,14 @@ from session_reply.onemsg.wire import MEDIA_TYPES, InboundMessage
 from session_reply.queue import AUTO_REPLY, SendCommand
 from session_reply.store import (
     AWAITING_REPLY,
+    TIMELINE_ATTR,
     Update,
     inbound_sk,
     lead_pk,
     new_lead_update,
     now,
     pmid_key,
+    timeline_key,
 )
 
 OPENED = "opened"
@@ -86,9 +88,11 @@ def _message_item(
     message: InboundMessage, author: str, direction: str, at: float
 ) -> dict[str, object]:
     media = message.type in MEDIA_TYPES
+    sk = inbound_sk(message.time, message.id)
     return {
         "PK": lead_pk(message.chat_id),
-        "SK": inbound_sk(message.time, message.id),
+        "SK": sk,
+        TIMELINE_ATTR: timeline_key(message.time, sk),
         "id": message.id,
         "provider_id": message.id,
         "chat_id": message.chat_id,
@@ -258,7 +262,7 @@ def _record_own(message: InboundMessage, author: str, ctx: Context) -> Received:
             {"chat_id": message.chat_id, "provider_id": message.id, "via": "1msg_app", "at": at},
         )
     ]
-    events += mark_human_response(ctx, message.chat_id, at)
+    events += mark_human_response(ctx, message.chat_id, at, str(item["SK"]))
     return Received(MANAGER_MESSAGE, events)
 
 

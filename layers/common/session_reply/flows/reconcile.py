@@ -131,7 +131,7 @@ def record_accepted(ctx: Context, out: Item, provider_id: str, attempt: int) -> 
     if lead_moved:
         events.append(lead_status_event(chat_id, session_id, LEAD_AUTO_REPLIED, at))
     elif not auto:
-        events += mark_human_response(ctx, chat_id, at)
+        events += mark_human_response(ctx, chat_id, at, out_sk(key))
     if parked:
         events += apply_parked_statuses(ctx, provider_id, pointer)
     return events

@@ -73,13 +73,14 @@ from session_reply.store import (
     UNKNOWN_SEND,
     Item,
     now,
-    out_sk,
 )
 
 if TYPE_CHECKING:
     from session_reply.bedrock import BedrockModel
 
 SENT = "sent"
+# The request's messages read to choose its topic: its start (the burst) names it.
+REQUEST_MESSAGES_READ = 25
 ALREADY_DONE = "already_done"
 HUMAN_ANSWERED = "human_answered"  # a manager answered before the auto-reply went out
 
@@ -134,7 +135,7 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
         nonlocal lead, request
         turn = None
         if auto:
-            lead, request, turn = _assign(ctx, command, key, read, messages)
+            lead, request, turn = _assign(ctx, command, read, messages)
         table = reply_texts(ctx) if auto else None
         fields.update(_out_fields(command, key, lead, settings, table))
         try:
@@ -187,37 +188,51 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
 
 
 def _read_request(command: SendCommand, ctx: Context) -> tuple[Item | None, list[Item]]:
-    """The lead and its messages, once the auto-reply has waited out the burst: "hi" /
-    "I want to ask" / "about delivery" is one request, answered once with the topic of its
-    joined text."""
+    """The lead and its request's messages, once the auto-reply has waited out the burst:
+    "hi" / "I want to ask" / "about delivery" is one request, answered once with the topic
+    of its joined text. Never the chat's history: one read of the lead and the chat's first
+    messages (a new chat's are all it has), and when the chat is longer and this attempt
+    chooses the topic, one more of the request's first REQUEST_MESSAGES_READ."""
     wait = command.requested_at + ctx.settings.burst_wait_seconds - time.time()
     if ctx.settings.burst_wait_seconds > 0 and wait > 0:
         raise BurstWindowOpen(
             f"waiting {wait:.1f} s for the rest of the burst", retry_after=max(1, math.ceil(wait))
         )
-    return ctx.store.lead_with_messages(command.chat_id)
+    lead, messages, whole = ctx.store.lead_and_messages(command.chat_id, REQUEST_MESSAGES_READ)
+    if lead is None or whole or _settled_without_topic(lead, command) is not None:
+        return lead, messages
+    opened = float(lead.get("session_opened_at") or 0)
+    return lead, ctx.store.request_messages(command.chat_id, opened, REQUEST_MESSAGES_READ)
+
+
+def _settled_without_topic(lead: Item, command: SendCommand) -> str | None:
+    """Why this attempt chooses no topic or manager (None: it does, for the first time)."""
+    if lead.get("session_id") != command.session_id:
+        return "superseded"  # the send is skipped
+    if lead.get("assigned_session") == command.session_id:
+        return "retry"  # topic and manager were settled by an earlier attempt
+    if lead.get("first_human_response_at"):
+        return HUMAN_ANSWERED  # a person already answered: the reply is skipped
+    return None
 
 
 def _assign(
-    ctx: Context, command: SendCommand, key: str, lead: Item, messages: list[Item]
+    ctx: Context, command: SendCommand, lead: Item, messages: list[Item]
 ) -> tuple[Item, tuple[Item | None, Item] | None, tuple[str, int] | None]:
     """The lead with its request's topic (from the whole burst) and manager chosen; and,
-    the first time, (the OUT item as read, the request fields) for the claim to store, with
-    the team's turn it moves."""
-    if lead.get("session_id") != command.session_id:
-        return lead, None, None  # superseded: the send is skipped below
-    if lead.get("assigned_session") == command.session_id:
-        return lead, None, None  # a retry: topic and manager were settled by an earlier attempt
-    if lead.get("first_human_response_at"):
-        return lead, None, None  # a person already answered: the reply is skipped below
+    the first time, (the OUT item expected, the request fields) for the claim to store,
+    with the team's turn it moves."""
+    if _settled_without_topic(lead, command) is not None:
+        return lead, None, None
     summary = request_topic(
         messages, lead, settings=ctx.settings, entries=catalogue(ctx), model=ctx.subject_model
     )
     # Open or closed when the request came, not when its burst wait ended.
     request = {**summary.fields(), **hours_fields(ctx, command.requested_at)}
     fields, turn = request_fields(ctx, lead, command.session_id, request)
-    out = next((m for m in messages if m.get("SK") == out_sk(key)), None)
-    return {**lead, **fields}, (out, fields), turn
+    # No attempt has claimed this key (the claim that does settles the topic with it), so
+    # the claim expects no OUT item; one there after all fails the claim, which says so.
+    return {**lead, **fields}, (None, fields), turn
 
 
 def _out_fields(
