@@ -1,9 +1,16 @@
-"""``make demo``: one client's WhatsApp request answered end to end, as a timeline.
+"""``make demo``: clients' WhatsApp requests answered end to end, as a timeline, in three scenes.
 
-A client's message is POSTed to the webhook the way 1MSG posts it; the demo then watches what an
-operator would watch: the lead (through the lead API), the text that reached 1MSG sendMessage,
-the statuses coming back, the manager continuing the dialog, and the events a CRM receives.
-Each step has a deadline; a step that does not happen fails the demo with a clear message.
+1. A client writes in English: her burst is answered once, with the subject of her question;
+   the statuses come back and the manager continues the dialog through the lead API.
+2. A client writes in Russian: the reply is in Russian and names her subject in her words.
+3. The business takes the day off (business hours set as an operator sets them, with
+   `make catalogue ARGS="hours --set FILE"`): a request gets the out-of-hours reply, saying
+   when the team is back.
+
+Each client's messages are POSTed to the webhook the way 1MSG posts them; the demo watches what
+an operator would watch: the lead (through the lead API), the text that reached 1MSG
+sendMessage, the statuses, and at the end the events a CRM received. Each step has a deadline;
+a step that does not happen fails the demo with a clear message.
 
 The data is made up (a demo client); it runs only against the simulator, never the real 1MSG.
 """
@@ -14,14 +21,20 @@ import json
 import os
 import re
 import secrets
+import subprocess
 import sys
+import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 
-from devstack.stack import LocalStack, port_free
+from devstack.stack import PROJECT_ROOT, LocalStack, port_free
 
 CHAT_ID = "77011234567@c.us"
 CLIENT_NAME = "Maria"
@@ -31,11 +44,20 @@ MANAGER_TEXT = "Maria, delivery to Almaty is 2500 KZT, 2 days. Shall I book it?"
 SECOND_CHAT_ID = "77017654321@c.us"
 SECOND_NAME = "Айгуль"
 SECOND_BURST = ("Добрый день!", "Сколько стоит доставка углового дивана в Астану?")
+# A third client writes on the business's day off: the out-of-hours reply.
+NIGHT_CHAT_ID = "77019876543@c.us"
+NIGHT_NAME = "Daniel"
+NIGHT_BURST = ("Is the grey corner sofa in stock?",)
+HOURS_EXAMPLE = PROJECT_ROOT / "ops" / "hours.example.json"
+# The functions read the business's data (hours, catalogue, texts, managers) afresh on every
+# request here, so scene 3 sees the hours set a moment before; on AWS within 30 s.
+FUNCTION_ENV = {"MANAGERS_CACHE_SECONDS": "0"}
 STEP_SECONDS = 20.0
 POLL_SECONDS = 0.1
 STATUS_ORDER = ("queued", "sent", "delivered", "read")
 
 T = TypeVar("T")
+Item = dict[str, Any]
 
 
 class StepFailed(Exception):
@@ -62,6 +84,10 @@ class Timeline:
     def say(self, text: str) -> None:
         """One line at the moment the demo saw it, so the column always goes forward."""
         print(f"{self.ms():8.0f} ms  {text}", flush=True)
+
+
+def scene(title: str) -> None:
+    print(f"\n== {title}", flush=True)
 
 
 def wait_for(what: str, probe: Callable[[], T | None], seconds: float = STEP_SECONDS) -> T:
@@ -119,6 +145,7 @@ class Demo:
 
     # -- the story ------------------------------------------------------------------------
     def run(self) -> None:
+        scene("1. A client writes in English: one reply to her burst, then the manager")
         # A burst, as clients write: a greeting, then the real question a moment later.
         # One request, one reply, and the topic comes from the question.
         self.timeline.reset()
@@ -154,7 +181,18 @@ class Demo:
 
         print(f"\nManager {lead.get('manager')} continues the dialog\n", flush=True)
         self.manager_reply(len(self.stack.sent()))
-        self.second_client()
+
+        scene("2. A client writes in Russian: the reply speaks it and names her subject")
+        lead, body = self.answered(SECOND_CHAT_ID, SECOND_NAME, SECOND_BURST)
+        if lead.get("language") != "ru" or f"«{lead.get('topic')}»" not in body:
+            raise StepFailed("the second client was not answered in Russian with her subject")
+
+        scene("3. Out of hours: the business takes today off, a client writes")
+        self.take_today_off()
+        lead, body = self.answered(NIGHT_CHAT_ID, NIGHT_NAME, NIGHT_BURST)
+        if not lead.get("out_of_hours") or "We are closed now" not in body:
+            raise StepFailed("the request out of hours did not get the out-of-hours reply")
+        self.timeline.say(f"out of hours; the wait for a manager starts {lead['team_back_local']}")
         self.crm()
 
     def post_burst(self, chat_id: str, name: str, texts: tuple[str, ...]) -> None:
@@ -186,22 +224,52 @@ class Demo:
                 raise StepFailed(f"the webhook answered {response.status_code}: {response.text}")
         print(flush=True)
 
-    def second_client(self) -> None:
-        """Another client, in another language: the reply speaks it and names her subject."""
+    def answered(self, chat_id: str, name: str, burst: tuple[str, ...]) -> tuple[Item, str]:
+        """A client's burst, and the lead and the auto-reply's text once it reached 1MSG."""
         self.timeline.reset()
-        self.post_burst(SECOND_CHAT_ID, SECOND_NAME, SECOND_BURST)
+        self.post_burst(chat_id, name, burst)
         sent = wait_for(
-            "the second client's auto-reply reaching 1MSG sendMessage",
-            lambda: self.sent_to_1msg(lambda x: x.get("chatId") == SECOND_CHAT_ID),
+            f"{name}'s auto-reply reaching 1MSG sendMessage",
+            lambda: self.sent_to_1msg(lambda x: x.get("chatId") == chat_id),
         )
-        lead = (self.lead(SECOND_CHAT_ID) or {}).get("lead") or {}
+        lead = (self.lead(chat_id) or {}).get("lead") or {}
+        body = str(sent.get("body") or sent.get("template"))
         self.timeline.say(
             f"subject {lead.get('topic')!r} (category {lead.get('category')!r}), "
             f"language {lead.get('language')!r}; 1MSG {sent.get('method')} got:\n"
-            f"{'':12}{sent.get('body') or sent.get('template')!r}"
+            f"{'':12}{body!r}"
         )
-        if lead.get("language") != "ru" or f"«{lead.get('topic')}»" not in str(sent.get("body")):
-            raise StepFailed("the second client was not answered in Russian with her subject")
+        return lead, body
+
+    def take_today_off(self) -> None:
+        """The shipped example schedule with today among its closed dates, set the way an
+        operator sets it (the catalogue CLI against this stack's table)."""
+        schedule = json.loads(HOURS_EXAMPLE.read_text(encoding="utf-8"))
+        today = datetime.now(ZoneInfo(schedule["timezone"])).date().isoformat()
+        schedule["closed"] = [*schedule.get("closed", []), today]
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "hours.json"
+            path.write_text(json.dumps(schedule), encoding="utf-8")
+            aws = self.stack.aws_env
+            command = [sys.executable, "-m", "ops.catalogue", "--endpoint-url"]
+            command += [aws["AWS_ENDPOINT_URL"], "hours", "--set", str(path)]
+            done = subprocess.run(  # noqa: S603 - our own interpreter and module
+                command,
+                cwd=PROJECT_ROOT,
+                env={**os.environ, **aws, "PYTHONPATH": "layers/common:."},
+                capture_output=True,
+                text=True,
+                timeout=STEP_SECONDS,
+                check=False,
+            )
+        if done.returncode != 0:
+            raise StepFailed(f"setting the business hours failed: {done.stderr.strip()}")
+        print(
+            f'Business hours, as an operator sets them (make catalogue ARGS="hours --set FILE"):'
+            f"\n  {HOURS_EXAMPLE.relative_to(PROJECT_ROOT)} ({schedule['timezone']}) with today,"
+            f" {today}, among the closed dates",
+            flush=True,
+        )
 
     def _lead_with_manager(self) -> dict[str, Any] | None:
         data = self.lead()
@@ -261,10 +329,16 @@ class Demo:
         while time.monotonic() < deadline:
             events.extend(self.stack.crm_events())
             time.sleep(POLL_SECONDS * 2)
-        print(f"\nCRM subscriber received {len(events)} event(s):", flush=True)
-        for event in events:
-            detail = compact(event.get("detail") or {})
-            print(f"  {event.get('detail-type')}: {json.dumps(detail, ensure_ascii=False)}")
+        kinds = Counter(str(e.get("detail-type")) for e in events)
+        print(
+            f"\nCRM subscriber received {len(events)} event(s) "
+            f"({', '.join(f'{n} {kind}' for kind, n in kinds.items())}); the first of each:",
+            flush=True,
+        )
+        for kind in kinds:
+            event = next(e for e in events if e.get("detail-type") == kind)
+            detail = json.dumps(compact(event.get("detail") or {}), ensure_ascii=False)
+            print(f"  {kind}: {detail}")
         if not events:
             raise StepFailed("no event reached the CRM subscriber queue")
 
@@ -305,7 +379,7 @@ def main() -> int:
         "Starting the local stack (moto, 1MSG simulator, functions, gateway, SQS pump) ...",
         flush=True,
     )
-    stack = LocalStack(env=env, echo_logs=False)
+    stack = LocalStack(env=env, echo_logs=False, function_env=FUNCTION_ENV)
     try:
         with stack:
             parts = ", ".join(f"{k} {v:.0f} ms" for k, v in stack.timings.items())
@@ -324,6 +398,7 @@ def main() -> int:
         return 130
     print(
         "\nDemo finished: each request was answered once, in the session, in the client's "
-        "language with the subject of the request, and the CRM knows."
+        "language with the subject of the request (out of hours, saying when the team is "
+        "back), and the CRM knows."
     )
     return 0

@@ -293,6 +293,13 @@ class LocalStack:
         aws: LocalAws = self._require(self.aws)
         return aws.client(service)
 
+    @property
+    def aws_env(self) -> dict[str, str]:
+        """What points a boto3 program (an operator CLI) at this local AWS: endpoint, region,
+        dummy credentials."""
+        aws: LocalAws = self._require(self.aws)
+        return aws.function_env()
+
     def crm_events(self, wait_seconds: int = 0) -> list[dict[str, Any]]:
         aws: LocalAws = self._require(self.aws)
         return aws.crm_events(wait_seconds)
