@@ -25,7 +25,7 @@ def _with(**changes: Any) -> str:
     [
         ("Maria, delivery is 2500 KZT", "body is not JSON"),
         ("[1, 2]", "body is not a JSON object"),
-        (_with(kind="newsletter"), "kind is not auto_reply or manager_message"),
+        (_with(kind="newsletter"), "kind is not one of auto_reply, manager_message, welcome"),
         (_with(key=""), "key is not a non-empty string"),
         (_with(chat_id=None), "chat_id is not a non-empty string"),
         (_with(requested_at="yesterday"), "requested_at is not a number"),

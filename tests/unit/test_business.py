@@ -190,3 +190,28 @@ def test_operators_texts_are_refused_when_one_breaks_a_rule(overrides: dict) -> 
 
     with pytest.raises(ValueError):
         with_overrides(overrides)
+
+
+def test_welcome_is_the_operators_text_when_one_is_set_and_none_is_shipped() -> None:
+    from session_reply.domain.replies import with_overrides
+
+    table = with_overrides({"ru": {"welcome": "Добро пожаловать, {{1}}!"}})
+    assert table["ru"].welcome == "Добро пожаловать, {{1}}!"
+    assert table["ru"].reply == SHIPPED["ru"].reply
+    assert not any(texts.welcome for texts in SHIPPED.values())
+
+
+@pytest.mark.parametrize(
+    "welcome",
+    [
+        "Welcome! Your request «{{2}}»",  # only the name may be filled in
+        "Welcome, {{1}}, {{1}}!",  # the name once
+        "   ",  # no words
+        "W" * 4090,  # too long once the name is in
+    ],
+)
+def test_welcome_is_refused_when_it_breaks_a_rule(welcome: str) -> None:
+    from session_reply.domain.replies import with_overrides
+
+    with pytest.raises(ValueError, match="welcome"):
+        with_overrides({"en": {"welcome": welcome}})

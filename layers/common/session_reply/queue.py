@@ -17,6 +17,8 @@ from session_reply.errors import PermanentError, StoreUnavailableError
 
 AUTO_REPLY = "auto_reply"
 MANAGER_MESSAGE = "manager_message"
+WELCOME = "welcome"  # the business's welcome text, for a client opening the chat
+KINDS = (AUTO_REPLY, MANAGER_MESSAGE, WELCOME)
 
 
 class MalformedCommandError(PermanentError):
@@ -26,7 +28,8 @@ class MalformedCommandError(PermanentError):
 @dataclass(frozen=True, slots=True)
 class SendCommand:
     """Send one message to one chat. `key` is the business idempotency key: the inbound
-    message id for an auto-reply, the caller's idempotency key for a manager message."""
+    message id for an auto-reply (or for a welcome, the chat opening's event id), the
+    caller's idempotency key for a manager message."""
 
     kind: str
     key: str
@@ -48,8 +51,8 @@ class SendCommand:
             raise MalformedCommandError("body is not JSON") from exc
         if not isinstance(data, dict):
             raise MalformedCommandError("body is not a JSON object")
-        if data.get("kind") not in (AUTO_REPLY, MANAGER_MESSAGE):
-            raise MalformedCommandError("kind is not auto_reply or manager_message")
+        if data.get("kind") not in KINDS:
+            raise MalformedCommandError(f"kind is not one of {', '.join(KINDS)}")
         for name in ("key", "chat_id", "session_id"):
             if not isinstance(data.get(name), str) or not data[name]:
                 raise MalformedCommandError(f"{name} is not a non-empty string")
@@ -65,10 +68,12 @@ class SendCommand:
         return cls(**fields)
 
 
+_KEY_PREFIX = {AUTO_REPLY: "auto", WELCOME: "welcome"}  # a manager message's: api
+
+
 def send_key(command: SendCommand) -> str:
     """The send ledger's key of a command (the OUT item's `id`)."""
-    prefix = "auto" if command.kind == AUTO_REPLY else "api"
-    return f"{prefix}:{command.key}"
+    return f"{_KEY_PREFIX.get(command.kind, 'api')}:{command.key}"
 
 
 def dedup_id(key: str) -> str:

@@ -1,7 +1,9 @@
 """The auto-reply's text per language: data in `replies.json`, the default language's reply
 replaceable by the `ReplyTemplate` parameter. Every text is checked when loaded: its
 placeholders, {{2}} inside « », and room for the values within 1MSG's 4096 characters. The
-out-of-hours reply also says when the team is back ({{4}}), in the language's own words."""
+out-of-hours reply also says when the team is back ({{4}}), in the language's own words.
+The business's own `welcome`, when one is configured (`make replies`), answers a client who
+opens the chat (`request_welcome`); it may greet by name ({{1}}) and has no other values."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ _PLACEHOLDER = re.compile(r"\{\{(\d+)\}\}")
 _LONGEST_VALUES = 60 + 40 + 120 + 60
 REPLY_PLACEHOLDERS = ("1", "2", "3")
 OUT_OF_HOURS_PLACEHOLDERS = ("1", "2", "3", "4")
+_NAME_CHARS = 60  # {{1}}, the longest client name a text holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,19 @@ class ReplyTexts:
     today: str = ""
     tomorrow: str = ""
     when: str = "{day} {time}"
+    welcome: str = ""  # the business's answer to a client opening the chat; "" = none
+
+
+def welcome_problem(text: str) -> str | None:
+    """Why a welcome text cannot be used, or None: some words, at most {{1}} (once)."""
+    found = _PLACEHOLDER.findall(text)
+    if not text.strip():
+        return "is empty"
+    if set(found) - {"1"} or len(found) > 1:
+        return "may hold only {{1}} (the client's name), at most once"
+    if len(text) + _NAME_CHARS > MAX_BODY_CHARS:
+        return f"too long: over {MAX_BODY_CHARS} characters when rendered"
+    return None
 
 
 def template_problem(text: str, placeholders: tuple[str, ...] = REPLY_PLACEHOLDERS) -> str | None:
@@ -55,6 +71,12 @@ def _entry(code: str, entry: Mapping[str, Any]) -> ReplyTexts:
     if problem:
         raise ValueError(f"replies.json: {code}: the reply {problem}")
     texts = ReplyTexts(str(values["reply"]), str(values["client"]), str(values["team"]))
+    if entry.get("welcome"):
+        welcome = str(entry["welcome"])
+        problem = welcome_problem(welcome)
+        if problem:
+            raise ValueError(f"replies.json: {code}: welcome {problem}")
+        texts = replace(texts, welcome=welcome)
     if "out_of_hours" not in entry:
         return texts
     ooh = str(entry["out_of_hours"])
@@ -88,7 +110,17 @@ _SHIPPED_RAW: dict[str, Any] = json.loads(
     Path(__file__).with_name("replies.json").read_text(encoding="utf-8")
 )
 SHIPPED = load(_SHIPPED_RAW)
-_FIELDS = ("reply", "client", "team", "out_of_hours", "days", "today", "tomorrow", "when")
+_FIELDS = (
+    "reply",
+    "client",
+    "team",
+    "out_of_hours",
+    "days",
+    "today",
+    "tomorrow",
+    "when",
+    "welcome",
+)
 
 
 def with_overrides(overrides: Mapping[str, Any]) -> dict[str, ReplyTexts]:

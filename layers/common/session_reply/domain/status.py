@@ -34,4 +34,5 @@ AUTHOR_CLIENT = "client"
 AUTHOR_AUTO = "auto"  # our auto-reply
 AUTHOR_MANAGER = "manager"  # a person: through our API or typed in the 1MSG inbox
 AUTHOR_TEMPLATE = "template"
+AUTHOR_WELCOME = "welcome"  # the business's welcome, answering a client opening the chat
 AUTHOR_EXTERNAL = "external_api"  # sent through the 1MSG API by some other system

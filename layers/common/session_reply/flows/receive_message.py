@@ -24,8 +24,8 @@ from session_reply.domain.window import window_expires_at
 from session_reply.flows.context import Context
 from session_reply.flows.lifecycle import lead_status_event, mark_human_response
 from session_reply.flows.reconcile import settle_in_flight
-from session_reply.onemsg.wire import MEDIA_TYPES, InboundMessage
-from session_reply.queue import AUTO_REPLY, SendCommand
+from session_reply.onemsg.wire import MEDIA_TYPES, REQUEST_WELCOME, InboundMessage
+from session_reply.queue import AUTO_REPLY, WELCOME, SendCommand
 from session_reply.store import (
     AWAITING_REPLY,
     TIMELINE_ATTR,
@@ -75,13 +75,30 @@ def receive_message(message: InboundMessage, ctx: Context | None = None) -> Rece
 
 def _not_a_request(message: InboundMessage, ctx: Context) -> Received:
     """A reaction, the client opening the chat, a call permission answer, a broadcast:
-    recorded and shown to the CRM; it opens no request, refreshes no window, gets no reply."""
-    item = _message_item(message, AUTHOR_CLIENT, "in", now())
-    if ctx.store.record_message(_pointer(message, "in", AUTHOR_CLIENT, False), item) is not None:
+    recorded and shown to the CRM; it opens no request, refreshes no window, gets no reply.
+    A client opening the chat gets the business's welcome, when one is configured."""
+    at = now()
+    item = _message_item(message, AUTHOR_CLIENT, "in", at)
+    duplicate = (
+        ctx.store.record_message(_pointer(message, "in", AUTHOR_CLIENT, False), item) is not None
+    )
+    if message.type == REQUEST_WELCOME and message.is_private_chat and _welcome_configured(ctx):
+        # Aged from when the client opened the chat: a welcome is sent then, or not at all.
+        # Queued again when 1MSG retries the event (the first attempt may have stopped
+        # before queueing): SQS dedupe and the send ledger are keyed on the event's id.
+        ctx.queue.enqueue(_send_command(WELCOME, message, min(at, float(message.time))))
+    if duplicate:
         return Received(DUPLICATE)
     return Received(
         NOT_A_REQUEST, [Event("InboundMessageReceived", _inbound_detail(message, opened=False))]
     )
+
+
+def _welcome_configured(ctx: Context) -> bool:
+    # Imported here: only a chat opening needs the reply texts, not the webhook's cold start.
+    from session_reply.flows.business import reply_texts
+
+    return any(texts.welcome for texts in reply_texts(ctx).values())
 
 
 def _message_item(
@@ -121,9 +138,10 @@ def _pointer(
     }
 
 
-def _auto_reply(message: InboundMessage, at: float) -> SendCommand:
+def _send_command(kind: str, message: InboundMessage, at: float) -> SendCommand:
+    """The auto-reply of the request `message` opens, or the welcome of a chat opening."""
     return SendCommand(
-        kind=AUTO_REPLY,
+        kind=kind,
         key=message.id,
         chat_id=message.chat_id,
         session_id=message.id,
@@ -174,7 +192,7 @@ def _client_message(message: InboundMessage, ctx: Context) -> Received:
         _pointer(message, "in", AUTHOR_CLIENT, True), item, session, lead
     )
     if cancelled is None:
-        ctx.queue.enqueue(_auto_reply(message, at))
+        ctx.queue.enqueue(_send_command(AUTO_REPLY, message, at))
         return Received(
             OPENED,
             [
@@ -189,7 +207,7 @@ def _client_message(message: InboundMessage, ctx: Context) -> Received:
             # stopped before queueing. Queueing again is safe: SQS dedupe and the send
             # ledger are keyed on this message id. Its age counts from when the client
             # wrote, so a retry that comes hours later is skipped as stale, not answered.
-            ctx.queue.enqueue(_auto_reply(message, min(at, float(message.time))))
+            ctx.queue.enqueue(_send_command(AUTO_REPLY, message, min(at, float(message.time))))
         return Received(DUPLICATE)
     return _follow_up(message, item, profile, expires, ctx)
 

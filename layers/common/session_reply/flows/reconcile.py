@@ -22,6 +22,7 @@ from session_reply.domain.status import (
     AUTHOR_AUTO,
     AUTHOR_MANAGER,
     AUTHOR_TEMPLATE,
+    AUTHOR_WELCOME,
     LEAD_AUTO_REPLIED,
 )
 from session_reply.errors import PermanentError, RetryableError
@@ -47,6 +48,7 @@ from session_reply.store import (
     pmid_key,
 )
 
+_SENT_METRIC = {AUTHOR_MANAGER: "ManagerMessageSent", AUTHOR_WELCOME: "WelcomeSent"}
 # How far 1MSG's clock may be behind ours when its history is read from the claim time.
 HISTORY_SKEW_SECONDS = 120
 
@@ -115,7 +117,7 @@ def record_accepted(ctx: Context, out: Item, provider_id: str, attempt: int) -> 
             and ctx.store.set_lead_once(chat_id, session_id, replied, unless_answered=True) is None
         ):
             ctx.store.set_lead_once(chat_id, session_id, {"auto_reply_at": at})
-    count("ManagerMessageSent" if out.get("author") == AUTHOR_MANAGER else "ReplySent")
+    count(_SENT_METRIC.get(str(out.get("author")), "ReplySent"))
     events = [
         Event(
             "MessageSent",
@@ -130,7 +132,7 @@ def record_accepted(ctx: Context, out: Item, provider_id: str, attempt: int) -> 
     ]
     if lead_moved:
         events.append(lead_status_event(chat_id, session_id, LEAD_AUTO_REPLIED, at))
-    elif not auto:
+    elif out.get("author") == AUTHOR_MANAGER:
         events += mark_human_response(ctx, chat_id, at, out_sk(key))
     if parked:
         events += apply_parked_statuses(ctx, provider_id, pointer)

@@ -30,6 +30,7 @@ from session_reply.domain.status import (
     AUTHOR_CLIENT,
     AUTHOR_MANAGER,
     AUTHOR_TEMPLATE,
+    AUTHOR_WELCOME,
 )
 from session_reply.domain.window import window_open
 from session_reply.errors import PermanentError, RetriesExhaustedError, RetryableError
@@ -61,7 +62,7 @@ from session_reply.onemsg.errors import (
     ProviderRejectedError,
     WindowClosedError,
 )
-from session_reply.queue import AUTO_REPLY, SendCommand, send_key
+from session_reply.queue import AUTO_REPLY, MANAGER_MESSAGE, WELCOME, SendCommand, send_key
 from session_reply.settings import Settings
 from session_reply.store import (
     FAILED,
@@ -97,6 +98,9 @@ class BurstWindowOpen(RetryableError):
     """Not an error: the auto-reply waits for the rest of a burst (visibility delay)."""
 
 
+_AUTHOR = {AUTO_REPLY: AUTHOR_AUTO, WELCOME: AUTHOR_WELCOME}  # a manager message's: manager
+
+
 def backoff_seconds(attempt: int, cap: int) -> int:
     """Exponential backoff with full jitter: 2, 4, 8 … s, capped."""
     ceiling = min(cap, 2 ** max(1, attempt))
@@ -125,7 +129,9 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
     else:
         read, messages = ctx.store.get_lead(command.chat_id), []
     if read is None:
-        raise PermanentError("no lead for this chat")
+        if command.kind != WELCOME:
+            raise PermanentError("no lead for this chat")
+        read = {}  # a chat opened for the first time has no lead; its welcome needs none
     lead: Item = read
     request: tuple[Item | None, Item] | None = None
     held = held_slot(read)  # an earlier request's slot, checked unchanged by the claim
@@ -136,7 +142,7 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
         turn = None
         if auto:
             lead, request, turn = _assign(ctx, command, read, messages)
-        table = reply_texts(ctx) if auto else None
+        table = None if command.kind == MANAGER_MESSAGE else reply_texts(ctx)
         fields.update(_out_fields(command, key, lead, settings, table))
         try:
             result = ctx.store.claim_send(
@@ -176,7 +182,7 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
             return _record_unknown(ctx, command, key, attempt)
 
     at = now()
-    skip = _skip_reason(command, lead, at, ctx)
+    skip = _skip_reason(command, lead, at, ctx, str(fields.get("body") or ""))
     if skip == WindowClosedError.reason and _template_allowed(command, ctx):
         return _send(ctx, command, key, attempt, {**claimed, **fields}, lead, template=True)
     if skip:
@@ -243,12 +249,17 @@ def _out_fields(
     table: dict[str, ReplyTexts] | None = None,
 ) -> Item:
     auto = command.kind == AUTO_REPLY
-    body = _auto_reply_body(lead, settings, table) if auto else (command.body or "")
+    if auto:
+        body = _auto_reply_body(lead, settings, table)
+    elif command.kind == WELCOME:
+        body = _welcome_body(lead, settings, table)
+    else:
+        body = command.body or ""
     return {
         "id": key,
         "chat_id": command.chat_id,
         "direction": "out",
-        "author": AUTHOR_AUTO if auto else AUTHOR_MANAGER,
+        "author": _AUTHOR.get(command.kind, AUTHOR_MANAGER),
         "kind": command.kind,
         "session_id": command.session_id,
         "body": body,
@@ -387,14 +398,29 @@ def _send(
 
 
 def _reply_texts(
-    lead: Item, settings: Settings, table: dict[str, ReplyTexts] | None = None
+    lead: Item,
+    settings: Settings,
+    table: dict[str, ReplyTexts] | None = None,
+    language: str | None = None,
 ) -> ReplyTexts:
-    """The texts in the client's language; the default language's come from the settings."""
+    """The texts in the client's language (or `language`); the default language's come from
+    the settings."""
     default = ReplyTexts(
         settings.reply_template, settings.fallback_client_name, settings.fallback_manager_name
     )
-    language = str(lead.get("language") or settings.default_language)
+    language = language or str(lead.get("language") or settings.default_language)
     return texts_for(language, default, settings.default_language, table)
+
+
+def _welcome_body(lead: Item, settings: Settings, table: dict[str, ReplyTexts] | None) -> str:
+    """The business's welcome in the chat's known language, else in the default language;
+    "" when neither has one (cleared since the chat opened)."""
+    for language in (None, settings.default_language):
+        texts = _reply_texts(lead, settings, table, language)
+        if texts.welcome:
+            name = first_name(str(lead.get("name", "")), texts.client)
+            return render_reply(texts.welcome, name, "", "")
+    return ""
 
 
 def _auto_reply_body(
@@ -457,8 +483,17 @@ def _record_unknown(ctx: Context, command: SendCommand, key: str, attempt: int) 
     return SendResult("unknown", reason="outcome_unknown", events=[event])
 
 
-def _skip_reason(command: SendCommand, lead: Item, at: float, ctx: Context) -> str | None:
+def _skip_reason(
+    command: SendCommand, lead: Item, at: float, ctx: Context, body: str
+) -> str | None:
     settings = ctx.settings
+    if command.kind == WELCOME:
+        # It answers the client opening the chat, right then, or not at all; the lead (if
+        # any) and its window belong to the requests.
+        if not body:
+            return "no_welcome_text"
+        stale = at - command.requested_at > settings.max_auto_reply_age_seconds
+        return "stale" if stale else None
     if command.kind == AUTO_REPLY:
         if lead.get("session_id") != command.session_id:
             return "superseded"  # a newer request opened since this reply was queued

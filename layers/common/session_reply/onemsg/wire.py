@@ -26,7 +26,8 @@ MEDIA_TYPES = {"image", "document", "audio", "voice", "video", "ptt", "sticker",
 # Client events that are not a request: a reaction (👍 on any message), the client opening
 # the chat (`request_welcome`), the answer to a call permission request. Recorded, never
 # answered as a request.
-NOT_A_REQUEST_TYPES = frozenset({"reaction", "request_welcome", "call_permission_reply"})
+REQUEST_WELCOME = "request_welcome"
+NOT_A_REQUEST_TYPES = frozenset({"reaction", REQUEST_WELCOME, "call_permission_reply"})
 # How far ahead of our clock a provider `time` may be: a phone's or 1MSG's clock may run a
 # little fast, but a time further ahead would freeze the lead's window and session open.
 MAX_CLOCK_SKEW_SECONDS = 120
