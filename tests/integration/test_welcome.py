@@ -59,7 +59,7 @@ def test_client_opening_the_chat_gets_the_welcome_when_the_business_has_one(
     )
     events = stack.crm_events()
     sent = [e["detail"] for e in events if e["detail-type"] == "MessageSent"]
-    assert [d["author"] for d in sent] == ["welcome"]
+    assert [(d["author"], d["language"]) for d in sent] == [("welcome", "en")]
     assert not [e for e in events if e["detail-type"] in ("LeadStatusChanged", "LeadAssigned")]
 
 

@@ -17,7 +17,7 @@ from session_reply.domain.status import (
     LEAD_WINDOW_CLOSED,
 )
 from session_reply.flows.context import Context
-from session_reply.flows.lifecycle import advance_lead
+from session_reply.flows.lifecycle import advance_lead, message_status_event
 from session_reply.observability import count
 from session_reply.onemsg.errors import InvalidRecipientError, WindowClosedError, failure_reason
 from session_reply.onemsg.wire import MAX_CLOCK_SKEW_SECONDS, StatusReport
@@ -105,20 +105,8 @@ def _apply(ctx: Context, provider_id: str, pointer: Item, event: Item) -> Status
     events: list[Event] = []
     if moved:
         count("StatusApplied")
-        events.append(
-            Event(
-                "MessageStatusChanged",
-                {
-                    "chat_id": chat_id,
-                    "message_id": message.get("id"),
-                    "provider_id": provider_id,
-                    "author": message.get("author"),
-                    "status": status,
-                    "reason": details.get("reason"),
-                    "at": at,
-                },
-            )
-        )
+        ours = {**message, "chat_id": chat_id}
+        events.append(message_status_event(ours, provider_id, status, at, details.get("reason")))
     else:
         count("StatusOutOfOrder")
     events += _lead_effects(ctx, message, status, at, details.get("reason"))

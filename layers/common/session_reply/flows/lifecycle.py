@@ -8,13 +8,41 @@ from typing import Any
 from session_reply.bus import Event
 from session_reply.domain.status import LEAD_AUTO_REPLIED, LEAD_IN_PROGRESS
 from session_reply.flows.context import Context
-from session_reply.store import AWAITING_ATTRS, SLOT_ATTRS, Update, lead_status_update
+from session_reply.store import AWAITING_ATTRS, SLOT_ATTRS, Item, Update, lead_status_update
 
 
-def lead_status_event(chat_id: str, session_id: str, status: str, at: float) -> Event:
+def lead_status_event(
+    chat_id: str, session_id: str, status: str, at: float, language: Any = None
+) -> Event:
+    """`language` is the request's (None while the burst is still coming: `new`)."""
     return Event(
         "LeadStatusChanged",
-        {"chat_id": chat_id, "session_id": session_id, "status": status, "at": at},
+        {
+            "chat_id": chat_id,
+            "session_id": session_id,
+            "status": status,
+            "language": language,
+            "at": at,
+        },
+    )
+
+
+def message_status_event(
+    message: Item, provider_id: str, status: str, at: float, reason: str | None = None
+) -> Event:
+    """A message of ours moved to `status` (a delivery status, or `unknown` by the poller)."""
+    return Event(
+        "MessageStatusChanged",
+        {
+            "chat_id": message.get("chat_id"),
+            "message_id": message.get("id"),
+            "provider_id": provider_id,
+            "author": message.get("author"),
+            "language": message.get("language"),
+            "status": status,
+            "reason": reason,
+            "at": at,
+        },
     )
 
 
@@ -31,9 +59,10 @@ def advance_lead(
     ctx: Context, chat_id: str, session_id: str, status: str, at: float
 ) -> list[Event]:
     """Move the lead forward; an event only when it really moved."""
-    if not session_id or ctx.store.advance_lead_status(chat_id, session_id, status) is None:
+    moved = ctx.store.advance_lead_status(chat_id, session_id, status) if session_id else None
+    if moved is None:
         return []
-    return [lead_status_event(chat_id, session_id, status, at)]
+    return [lead_status_event(chat_id, session_id, status, at, moved.get("language"))]
 
 
 def mark_human_response(ctx: Context, chat_id: str, at: float, sk: str) -> list[Event]:

@@ -18,6 +18,7 @@ from session_reply.domain.status import UNKNOWN
 from session_reply.errors import SessionReplyError
 from session_reply.flows.apply_status import apply_status
 from session_reply.flows.context import Context
+from session_reply.flows.lifecycle import message_status_event
 from session_reply.observability import count, logger
 from session_reply.onemsg.wire import parse_hook_info
 from session_reply.store import AWAITING_PK, Item, now
@@ -66,22 +67,11 @@ def _poll_one(ctx: Context, item: Item, at: float, result: PollResult) -> None:
     provider_id = str(item.get("provider_id") or "")
     started = float(item.get("awaiting_started") or item.get("awaiting_since") or at)
     if at - started > settings.status_deadline_seconds:
-        if ctx.store.mark_unknown(str(item["PK"]), str(item["SK"]), at):
+        message = ctx.store.mark_unknown(str(item["PK"]), str(item["SK"]), at)
+        if message:  # the whole item (the index holds only some of its fields)
             result.unknown += 1
             count("StatusUnknown")
-            result.events.append(
-                Event(
-                    "MessageStatusChanged",
-                    {
-                        "chat_id": item.get("chat_id"),
-                        "message_id": item.get("id"),
-                        "provider_id": provider_id,
-                        "author": item.get("author"),
-                        "status": UNKNOWN,
-                        "at": at,
-                    },
-                )
-            )
+            result.events.append(message_status_event(message, provider_id, UNKNOWN, at))
         return
     try:
         reports = parse_hook_info(ctx.onemsg.hook_info(provider_id))

@@ -126,12 +126,14 @@ def record_accepted(ctx: Context, out: Item, provider_id: str, attempt: int) -> 
                 "message_id": key,
                 "provider_id": provider_id,
                 "author": out.get("author"),
+                "language": out.get("language"),
                 "at": at,
             },
         )
     ]
     if lead_moved:
-        events.append(lead_status_event(chat_id, session_id, LEAD_AUTO_REPLIED, at))
+        language = out.get("language")
+        events.append(lead_status_event(chat_id, session_id, LEAD_AUTO_REPLIED, at, language))
     elif out.get("author") == AUTHOR_MANAGER:
         events += mark_human_response(ctx, chat_id, at, out_sk(key))
     if parked:

@@ -179,17 +179,18 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
         if known.provider_id is not None:
             return SendResult(SENT, provider_id=known.provider_id, events=known.events)
         if not known.absent:
-            return _record_unknown(ctx, command, key, attempt)
+            return _record_unknown(ctx, command, key, attempt, fields)
 
     at = now()
     skip = _skip_reason(command, lead, at, ctx, str(fields.get("body") or ""))
     if skip == WindowClosedError.reason and _template_allowed(command, ctx):
         return _send(ctx, command, key, attempt, {**claimed, **fields}, lead, template=True)
     if skip:
-        return _finish_refused(ctx, command, key, attempt, SKIPPED, skip, None)
+        return _finish_refused(ctx, command, key, attempt, SKIPPED, skip, None, fields)
     bad_number = phone_problem(command.chat_id)
     if bad_number:
-        return _finish_refused(ctx, command, key, attempt, FAILED, "invalid_recipient", bad_number)
+        refused = (FAILED, "invalid_recipient", bad_number)
+        return _finish_refused(ctx, command, key, attempt, *refused, fields)
     return _send(ctx, command, key, attempt, {**claimed, **fields}, lead, template=False)
 
 
@@ -248,11 +249,12 @@ def _out_fields(
     settings: Settings,
     table: dict[str, ReplyTexts] | None = None,
 ) -> Item:
-    auto = command.kind == AUTO_REPLY
-    if auto:
+    # The client's language: the reply's and the CRM events'.
+    language = str(lead.get("language") or settings.default_language)
+    if command.kind == AUTO_REPLY:
         body = _auto_reply_body(lead, settings, table)
     elif command.kind == WELCOME:
-        body = _welcome_body(lead, settings, table)
+        body, language = _welcome(lead, settings, table)
     else:
         body = command.body or ""
     return {
@@ -263,10 +265,13 @@ def _out_fields(
         "kind": command.kind,
         "session_id": command.session_id,
         "body": body,
+        "language": language,
         "time": command.requested_at,
         # Out of hours, the wait for a human starts when the team opens.
         **(
-            {"awaiting_from": lead.get("team_back_at")} if auto and lead.get("out_of_hours") else {}
+            {"awaiting_from": lead.get("team_back_at")}
+            if command.kind == AUTO_REPLY and lead.get("out_of_hours")
+            else {}
         ),
     }
 
@@ -363,9 +368,9 @@ def _send(
         if not template and _template_allowed(command, ctx):
             # The window closed between our check and 1MSG's: the template goes once.
             return _send(ctx, command, key, attempt, out, lead, template=True)
-        return _finish_refused(ctx, command, key, attempt, FAILED, exc.reason, exc.detail)
+        return _finish_refused(ctx, command, key, attempt, FAILED, exc.reason, exc.detail, out)
     except ProviderRejectedError as exc:
-        return _finish_refused(ctx, command, key, attempt, FAILED, exc.reason, exc.detail)
+        return _finish_refused(ctx, command, key, attempt, FAILED, exc.reason, exc.detail, out)
     except RetryableError as exc:
         ctx.store.finish_send(
             command.chat_id, key, attempt, {"state": PENDING, "last_error": type(exc).__name__}
@@ -412,15 +417,18 @@ def _reply_texts(
     return texts_for(language, default, settings.default_language, table)
 
 
-def _welcome_body(lead: Item, settings: Settings, table: dict[str, ReplyTexts] | None) -> str:
-    """The business's welcome in the chat's known language, else in the default language;
-    "" when neither has one (cleared since the chat opened)."""
-    for language in (None, settings.default_language):
+def _welcome(
+    lead: Item, settings: Settings, table: dict[str, ReplyTexts] | None
+) -> tuple[str, str]:
+    """The business's welcome and its language: the chat's known language, else the
+    default language; "" when neither has one (cleared since the chat opened)."""
+    known = str(lead.get("language") or settings.default_language)
+    for language in (known, settings.default_language):
         texts = _reply_texts(lead, settings, table, language)
         if texts.welcome:
             name = first_name(str(lead.get("name", "")), texts.client)
-            return render_reply(texts.welcome, name, "", "")
-    return ""
+            return render_reply(texts.welcome, name, "", ""), language
+    return "", known
 
 
 def _auto_reply_body(
@@ -464,22 +472,21 @@ def _not_claimed(current: Item, lease_seconds: int) -> SendResult:
     )
 
 
-def _record_unknown(ctx: Context, command: SendCommand, key: str, attempt: int) -> SendResult:
+def _send_failed(command: SendCommand, key: str, state: str, reason: str, out: Item) -> Event:
+    detail = {"chat_id": command.chat_id, "message_id": key, "state": state, "reason": reason}
+    return Event("SendFailed", {**detail, "language": out.get("language")})
+
+
+def _record_unknown(
+    ctx: Context, command: SendCommand, key: str, attempt: int, out: Item
+) -> SendResult:
     """1MSG may have the message and cannot say: recorded and alarmed, never sent twice.
     An echo or a status that still comes settles it (see `reconcile.settle_in_flight`)."""
     fields = {"state": UNKNOWN_SEND, "reason": "outcome_unknown", "status": "unknown"}
     ctx.store.finish_send(command.chat_id, key, attempt, fields)
     count("SendOutcomeUnresolved")  # alarmed: someone must look at the chat
     logger.warning("send outcome unknown; not sent again", extra={"send_key": key})
-    event = Event(
-        "SendFailed",
-        {
-            "chat_id": command.chat_id,
-            "message_id": key,
-            "state": UNKNOWN_SEND,
-            "reason": "outcome_unknown",
-        },
-    )
+    event = _send_failed(command, key, UNKNOWN_SEND, "outcome_unknown", out)
     return SendResult("unknown", reason="outcome_unknown", events=[event])
 
 
@@ -517,7 +524,10 @@ def _finish_refused(
     state: str,
     reason: str,
     detail: str | None,
+    out: Item,
 ) -> SendResult:
+    """The send is not made (skipped or refused): recorded with its reason; `out` is the
+    message as claimed."""
     fields = {
         "state": state,
         "reason": reason,
@@ -529,12 +539,7 @@ def _finish_refused(
         release_request_slot(ctx, command.chat_id, command.session_id)
     count(f"Send{state.title()}")
     logger.info("send not made", extra={"send_key": key, "state": state, "reason": reason})
-    events = [
-        Event(
-            "SendFailed",
-            {"chat_id": command.chat_id, "message_id": key, "state": state, "reason": reason},
-        )
-    ]
+    events = [_send_failed(command, key, state, reason, out)]
     lead_status = LEAD_STATUS_FOR_REASON.get(reason)
     if lead_status:
         events += advance_lead(ctx, command.chat_id, command.session_id, lead_status, now())

@@ -83,6 +83,7 @@ def _escalate(ctx: Context, lead: Item, at: float, result: WatchResult) -> None:
                 "session_id": session_id,
                 "manager_id": current,
                 "waited_seconds": int(at - float(lead.get("awaiting_since") or at)),
+                "language": old.get("language"),  # the whole lead (the index holds a part)
                 "at": at,
             },
         )
