@@ -24,7 +24,7 @@ from devstack.template import Template
 ROOT = Path(__file__).resolve().parents[2]
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
 LAYER = "CommonLayer"
-RUNTIME_PACKAGES = ("httpx", "aws_lambda_powertools", "phonenumbers", "fasttext")
+RUNTIME_PACKAGES = ("httpx", "aws_lambda_powertools", "phonenumbers", "fasttext", "rapidfuzz")
 # Never in the deployed package: the Lambda runtime has boto3; the rest is for development.
 DEV_ONLY = (
     "boto3",
@@ -147,7 +147,7 @@ def test_layer_holds_no_development_package_when_built(build_dir: Path) -> None:
 
 
 def test_native_extensions_target_lambda_arm64_python312_when_built(build_dir: Path) -> None:
-    # fasttext-predict is the one compiled extension; any must match Lambda's runtime.
+    # fasttext-predict and rapidfuzz are compiled; each extension must match Lambda's runtime.
     extensions = list((build_dir / LAYER / "python").rglob("*.so"))
     assert any("fasttext" in p.name for p in extensions)
     wrong = [p.name for p in extensions if not re.search(r"cpython-312-aarch64-linux", p.name)]

@@ -4,6 +4,9 @@ edits, validated, matched and read by the reply."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,6 +47,78 @@ def test_request_matches_the_catalogue_entry_when_its_words_are_in_it(
 ) -> None:
     found = match_entry(text, ENTRIES)
     assert (found.id if found else None) == entry_id
+
+
+TYPO_ENTRIES = parse_catalogue(
+    [
+        {"id": "whitening", "names": {"ru": "Отбеливание зубов"}, "match": ["отбеливание"]},
+        {"id": "corner", "names": {"en": "Corner sofas"}, "match": ["corner sofa"]},
+        {"id": "corned", "names": {"en": "Corned beef"}, "match": ["corned beef"]},
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "entry_id"),
+    [
+        ("Is the grey cornr sofa in stock?", "corner"),  # a letter missing
+        ("do you have a coorner sofa", "corner"),  # a letter added
+        ("cornre sofa price", "corner"),  # two letters swapped
+        ("сколько стоит отбеливане?", "whitening"),  # a letter missing in a long word
+        ("отбеливнаие зубов", "whitening"),  # swapped, and a form of the word
+    ],
+)
+def test_request_matches_the_entry_when_the_client_made_a_typo(text: str, entry_id: str) -> None:
+    found = match_entry(text, TYPO_ENTRIES)
+    assert (found.id if found else None) == entry_id
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a soda and a sofa",  # short words must be right: no "sofa" entry here either way
+        "cornflakes sofa",  # far from "corner"
+        "orner sofa",  # the first letter is wrong
+        "отслеживание заказа",  # another long word, several letters away
+        "отбел",  # too little of the word
+        "hola, ¿hacen envíos a Valencia?",
+    ],
+)
+def test_request_matches_no_entry_when_its_words_are_only_alike(text: str) -> None:
+    assert match_entry(text, TYPO_ENTRIES) is None
+
+
+def test_entry_written_right_wins_when_another_matches_with_a_typo() -> None:
+    # "corner sofa" and "corned sofa" are one typo apart: each text names one of them exactly
+    entries = parse_catalogue(
+        [
+            {"id": "corner", "names": {"en": "Corner sofas"}, "match": ["corner sofa"]},
+            {"id": "corned", "names": {"en": "Corned sofas"}, "match": ["corned sofa"]},
+        ]
+    )
+    assert match_entry("a corned sofa", entries).id == "corned"  # type: ignore[union-attr]
+    assert match_entry("a corner sofa", entries).id == "corner"  # type: ignore[union-attr]
+
+
+def test_typo_matching_loads_rapidfuzz_only_when_a_request_meets_a_catalogue() -> None:
+    code = (
+        "import sys\n"
+        "from session_reply.domain.catalogue import parse_catalogue\n"
+        "from session_reply.domain.request import summarise\n"
+        "summarise('Is the grey cornr sofa in stock?')\n"
+        "before = 'rapidfuzz' in sys.modules\n"
+        "entries = parse_catalogue([{'id': 'c', 'names': {'en': 'C'}, 'match': ['corner sofa']}])\n"
+        "summary = summarise('Is the grey cornr sofa in stock?', catalogue=entries)\n"
+        "print(before, 'rapidfuzz' in sys.modules, summary.subject.phrase)\n"
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == ["False", "True", "C"]
 
 
 def test_subject_is_the_entrys_name_in_the_clients_language_when_a_request_matches() -> None:

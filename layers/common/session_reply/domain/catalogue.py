@@ -5,8 +5,14 @@ An entry is `{"id": "corner-sofas", "names": {"en": "Corner sofas", "ru": "Уг�
 names per language (the reply's {{2}} when a request matches), the words that match it
 (compared like the subject's phrases: lower case, no accents; each word of a phrase matches
 the start of a word of the text, so "sofa" matches "sofas" and "диван" matches "дивана"),
-and optionally the managers who handle it. The longest matching phrase wins; on a tie, the
-entry listed first.
+and optionally the managers who handle it. The longest matching phrase wins, one written
+right before one with typos; on a tie, the entry listed first.
+
+Clients make typos: a match word of 5 letters or more also matches a text word that starts
+with it give or take one typo (a letter missing, added, changed, or two swapped: "cornr
+sofa"), two from 9 letters ("отбеливане"), the first letter right. Edit distances come from
+rapidfuzz (optimal string alignment), imported on the first request that meets a catalogue:
+a business without one never loads it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from session_reply.domain.subject import fold
 _WORD = re.compile(r"[^\W_]+")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MIN_STEM = 3  # a match word shorter than this must be a whole word
+# A match word this long may have one typo in the text; from TWO_TYPOS letters, two. Shorter
+# words must be right: one letter turns "sofa" into "soda".
+ONE_TYPO, TWO_TYPOS = 5, 9
 MAX_NAME = 40  # a name is the reply's {{2}}: the subject's limit
 
 
@@ -89,27 +98,55 @@ def parse_catalogue(items: Iterable[Mapping[str, Any]]) -> list[Entry]:
     return entries
 
 
-def _word_matches(word: str, pattern: str) -> bool:
-    return word == pattern if len(pattern) < MIN_STEM else word.startswith(pattern)
+def _typos(word: str, pattern: str) -> int | None:
+    """How far `word` is from starting with `pattern`: 0 when it does (its forms: "sofas"
+    for "sofa"), the typos when they are few enough for the pattern's length, else None."""
+    if len(pattern) < MIN_STEM:
+        return 0 if word == pattern else None
+    if word.startswith(pattern):
+        return 0
+    allowed = 2 if len(pattern) >= TWO_TYPOS else 1 if len(pattern) >= ONE_TYPO else 0
+    if not allowed or word[:1] != pattern[:1] or len(word) < len(pattern) - allowed:
+        return None
+    from rapidfuzz.distance import OSA  # here: only a request that meets a catalogue loads it
 
-
-def _found(words: Sequence[str], phrase: tuple[str, ...]) -> bool:
-    n = len(phrase)
-    return any(
-        all(_word_matches(words[i + k], phrase[k]) for k in range(n))
-        for i in range(len(words) - n + 1)
+    size = len(pattern)
+    typos = min(
+        OSA.distance(pattern, word[:n], score_cutoff=allowed)
+        for n in range(size - allowed, size + allowed + 1)
     )
+    return typos if typos <= allowed else None
+
+
+def _found(words: Sequence[str], phrase: tuple[str, ...]) -> int | None:
+    """The fewest typos with which the phrase's words stand in a row in `words`, or None."""
+    n = len(phrase)
+    best: int | None = None
+    for i in range(len(words) - n + 1):
+        total = 0
+        for k in range(n):
+            typos = _typos(words[i + k], phrase[k])
+            if typos is None:
+                break
+            total += typos
+        else:
+            best = total if best is None else min(best, total)
+            if best == 0:
+                break
+    return best
 
 
 def match_entry(text: str, entries: Sequence[Entry]) -> Entry | None:
-    """The entry whose longest match phrase the text contains, if any."""
+    """The entry whose longest match phrase the text contains (the one written right
+    before one with typos), if any."""
     words = folded(text)
-    best: tuple[int, int] | None = None
+    best: tuple[int, int, int] | None = None
     chosen: Entry | None = None
     for entry in entries:
         for phrase in entry.match:
-            if _found(words, phrase):
-                score = (len(phrase), sum(len(w) for w in phrase))
+            typos = _found(words, phrase)
+            if typos is not None:
+                score = (len(phrase), -typos, sum(len(w) for w in phrase))
                 if best is None or score > best:
                     best, chosen = score, entry
     return chosen
