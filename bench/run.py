@@ -242,13 +242,13 @@ def readme_section(cost_table: str, rows: list[Row], wall: float, load: str = ""
             "figures; the tests never assert a time.",
             "",
             f"Measured on {dt.date.today().isoformat()}: {machine()} (`make bench`, {wall:.0f} s"
-            f"{load})."
+            f"{load}).",
             "",
             "Cold start: each function loads in INIT what its first request needs and nothing "
             "more, with the garbage collector off while it loads, then `gc.freeze()`; each "
             "option is a row of the bench. The webhook reads its one route's HTTP API event "
-            "itself: Powertools' `APIGatewayHttpResolver` costs about 30 ms of INIT, and what "
-            "the webhook gives up with it (a routing table, exception handlers, CORS, "
+            "itself: Powertools' `APIGatewayHttpResolver` is tens of milliseconds of INIT, and "
+            "what the webhook gives up with it (a routing table, exception handlers, CORS, "
             "compression) a single route that only 1MSG calls does not use; a second route "
             "would mean going back to it (the lead API keeps it). A new auto-reply's first "
             "sender invocation only waits out the burst, so the sender's INIT builds the queue "

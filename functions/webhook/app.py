@@ -1,7 +1,7 @@
 """WebhookFunction: POST /hooks/1msg/{secret}, the one URL 1MSG sends everything to.
 
 The function has one route, so it reads the HTTP API's event itself instead of through
-Powertools' `APIGatewayHttpResolver` (about 30 ms of every cold start, see `make bench`):
+Powertools' `APIGatewayHttpResolver` (tens of milliseconds of every cold start, see `make bench`):
 the gateway only ever invokes it for that route; a second route, CORS or compression
 would mean going back to the resolver.
 """
