@@ -201,3 +201,71 @@ def test_load_goes_back_when_the_auto_reply_is_not_sent(
     assert auto_out(stack, BORIS)["reason"] == "human_answered"
     assert {m["id"]: m["load"] for m in store().list_managers()} == {"anna": 1}
     assert_load_matches(stack)
+
+
+# -- a load changes only with the lead's slot ------------------------------------------------
+
+
+class Killed(BaseException):
+    """The sender's execution environment ends (timeout, OOM) at that point."""
+
+
+def test_load_is_unchanged_when_the_sender_dies_after_choosing_the_manager_before_its_claim(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_managers({"id": "anna", "name": "Anna", "capacity": 1})
+    client_writes(stack, ANNA)
+    # Given the sender is killed once it has chosen Anna, before its claim is written
+    original = Store.claim_send
+    kills = iter([True])
+
+    def claim_send(self: Store, *args: Any, **kwargs: Any) -> Any:
+        if next(kills, False):
+            raise Killed
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "claim_send", claim_send)
+    queued = stack.receive()
+    with pytest.raises(Killed):
+        stack.run_sender(queued)
+    # Then Anna's load counts nobody
+    assert {m["id"]: m["load"] for m in store().list_managers()} == {"anna": 0}
+    # And when the record comes back (its visibility ends), the lead is hers, counted once
+    stack.sqs.change_message_visibility(
+        QueueUrl=stack.queue_url, ReceiptHandle=queued[0]["ReceiptHandle"], VisibilityTimeout=0
+    )
+    stack.drain()
+    assert lead_manager(stack, ANNA) == "anna"
+    assert {m["id"]: m["load"] for m in store().list_managers()} == {"anna": 1}
+    assert_load_matches(stack)
+
+
+def test_lead_goes_to_the_next_manager_when_the_first_filled_up_after_the_roster_was_read(
+    stack: Stack,
+) -> None:
+    add_managers({"id": "anna", "name": "Anna", "capacity": 1}, {"id": "boris", "name": "Boris"})
+    # Given the roster was read (and cached) while Anna had room
+    client_writes(stack, CAROL)
+    stack.drain()  # Anna (the team's first turn)
+    assert lead_manager(stack, CAROL) == "anna"
+    manager_types_in_app(stack, CAROL)  # she answered: her load is 0, as the cache says
+    # And Anna's last slot is taken behind the cache's back
+    stack.ddb.update_item(
+        TableName=stack.aws.ctx.physical_name("StateTable"),
+        Key={"PK": {"S": "MANAGERS"}, "SK": {"S": "MANAGER#anna"}},
+        UpdateExpression="SET #l = :one",
+        ExpressionAttributeNames={"#l": "load"},
+        ExpressionAttributeValues={":one": {"N": "1"}},
+    )
+    # When two clients write and the sender answers them
+    client_writes(stack, ANNA)
+    client_writes(stack, BORIS)
+    stack.drain()
+    # Then both went to Boris (Anna's turn was refused by her capacity, nothing counted)
+    assert (lead_manager(stack, ANNA), lead_manager(stack, BORIS)) == ("boris", "boris")
+    loads = {m["id"]: m["load"] for m in store().list_managers()}
+    assert loads == {"anna": 1, "boris": 2}
+
+
+def lead_manager(stack: Stack, phone: str) -> str:
+    return str(stack.lead(f"{phone}@c.us")["lead"].get("manager_id"))

@@ -1,13 +1,14 @@
 """The whole request as a state machine (hypothesis): any order of what 1MSG, AWS and people do.
 
 Rules: clients write (new requests, bursts, follow-ups), 1MSG redelivers any webhook, the sender
-runs and may be killed at any point (before 1MSG is called, after 1MSG accepted, after its
-writes but before SQS deleted the record), time passes (leases and visibility timeouts end),
-1MSG's acks and echoes come early, late, twice or never, managers answer (app or lead API), the
-poller runs. After every step: at most one auto-reply per opened request and at most one send
-per manager idempotency key reached 1MSG, no message status went back, and each manager's load
-equals the leads waiting for that manager's first answer. At the end, once everything had time
-to settle: every opened request has exactly one reply or one recorded reason.
+runs and may be killed at any point (after choosing the manager but before its claim, before
+1MSG is called, after 1MSG accepted, after its writes but before SQS deleted the record), time
+passes (leases and visibility timeouts end), 1MSG's acks and echoes come early, late, twice or
+never, managers answer (app or lead API), the poller runs. After every step: at most one
+auto-reply per opened request and at most one send per manager idempotency key reached 1MSG,
+no message status went back, and each manager's load equals the leads waiting for that
+manager's first answer. At the end, once everything had time to settle: every opened request
+has exactly one reply or one recorded reason.
 
 Real handlers on moto (in process) and a fake 1MSG (respx) that remembers what it accepted, so
 it answers `hookInfo` and the chat's `GET messages` as 1MSG would.
@@ -30,6 +31,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from session_reply.flows.context import Context
+from session_reply.store import Store
 
 from tests.conftest import (
     CHANNEL,
@@ -144,6 +146,7 @@ def webhook(body: dict[str, Any]) -> dict[str, Any]:
 class Request(RuleBasedStateMachine):
     stack: Stack
     clock: Clock
+    kill_claim = False  # the sender's next claim dies before it is written
 
     def __init__(self) -> None:
         super().__init__()
@@ -236,12 +239,13 @@ class Request(RuleBasedStateMachine):
             self.keys.append((chat, key))
 
     # -- what AWS does -----------------------------------------------------------------------
-    @rule(kill=st.sampled_from([None, None, "before", "after", "lost_delete"]))
+    @rule(kill=st.sampled_from([None, None, "claim", "before", "after", "lost_delete"]))
     def sender_runs(self, kill: str | None) -> None:
         messages = self.stack.receive()
         if not messages:
             return
         self.onemsg.kill = kill if kill in ("before", "after") else None
+        Request.kill_claim = kill == "claim"
         try:
             if kill == "lost_delete":  # the invocation ended before Lambda deleted the records
                 from tests.conftest import sqs_record
@@ -254,6 +258,7 @@ class Request(RuleBasedStateMachine):
             pass  # the records stay in flight until their visibility ends
         finally:
             self.onemsg.kill = None
+            Request.kill_claim = False
 
     @rule(seconds=st.sampled_from([1, 4, 70, SETTLE_SECONDS]))
     def time_passes(self, seconds: int) -> None:
@@ -369,6 +374,15 @@ def machine(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Requ
     # second purge within 60 s by default, as SQS does).
     monkeypatch.setenv("MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR", "false")
     reset_caches()
+    original = Store.claim_send
+
+    def claim_send(self: Store, *args: Any, **kwargs: Any) -> Any:
+        if Request.kill_claim:
+            Request.kill_claim = False
+            raise Killed  # the manager is chosen; nothing of the claim is written
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "claim_send", claim_send)
     Request.stack = stack
     Request.clock = Clock(monkeypatch)
     yield Request

@@ -575,20 +575,25 @@ class Store:
             returns=returns,
         )
 
-    def drop_slot(self, chat_id: str, session_id: str) -> str | None:
-        """Forget the capacity slot the lead holds for this request; the manager it counted
-        against (whose load the caller gives back), or None when it held none."""
-        old = self.update(
+    def mark_answered(
+        self, chat_id: str, session_id: str, fields: dict[str, Any], held: str | None
+    ) -> bool:
+        """A human answered the lead's current request: `fields` keep their first value, the
+        lead leaves the escalation list and gives back the slot `held` it was read with (its
+        manager's load in the same transaction). False when the request or the slot changed
+        since that read."""
+        slot, values = slot_unchanged(held)
+        return self.update_moving_slot(
             Update(
                 key={"PK": lead_pk(chat_id), "SK": "LEAD"},
                 sets={"updated_at": now()},
-                removes=SLOT_ATTRS,
-                condition="#slot_session = :sid",
-                values={":sid": session_id},
+                set_if_missing=fields,
+                removes=AWAITING_ATTRS + SLOT_ATTRS,
+                condition=f"#session_id = :sid AND {slot}",
+                values={":sid": session_id, **values},
             ),
-            returns="ALL_OLD",
+            SlotMove(release=held),
         )
-        return str(old["slot_manager_id"]) if old and old.get("slot_manager_id") else None
 
     def update_request_if_waiting(
         self,
@@ -610,6 +615,32 @@ class Store:
                 values={":sid": session_id, ":waiting": waiting_for},
             ),
             returns=returns,
+        )
+
+    def hand_over(
+        self,
+        chat_id: str,
+        session_id: str,
+        waiting_for: str,
+        fields: dict[str, Any],
+        removes: tuple[str, ...],
+        held: str | None,
+        move: SlotMove,
+    ) -> bool:
+        """`update_request_if_waiting` for a lead that changes manager: only if it still
+        holds the slot `held` it was read with, and with the loads `move` changes, in one
+        transaction. False when the lead changed meanwhile; SlotRefused when the manager
+        to take has no room any more."""
+        slot, values = slot_unchanged(held)
+        return self.update_moving_slot(
+            Update(
+                key={"PK": lead_pk(chat_id), "SK": "LEAD"},
+                sets={"updated_at": now(), **fields},
+                removes=removes,
+                condition=f"#session_id = :sid AND #awaiting_pk = :waiting AND {slot}",
+                values={":sid": session_id, ":waiting": waiting_for, **values},
+            ),
+            move,
         )
 
     def add_status_event(self, provider_id: str, event: Item) -> bool:
@@ -718,6 +749,7 @@ class Store:
         request: tuple[Item | None, Item] | None = None,
         turn: tuple[str, int] | None = None,
         held_slot: str | None = None,
+        move: SlotMove | None = None,
     ) -> tuple[Item | None, Item | None]:
         """Take the send key for one attempt. (claimed item, None) or (None, current item).
 
@@ -730,7 +762,8 @@ class Store:
         `held_slot`); a lost race raises RetryableError. A slot field given as None is
         removed. With `turn` = (team, the counter as last seen), the team's round-robin
         counter moves to the next turn in the same transaction; TurnTaken when another
-        request took that turn first.
+        request took that turn first. With `move`, the managers' loads change in it too
+        (SlotRefused when the manager to take has no room any more).
         """
         at = now()
         lease_until = at + lease_seconds
@@ -786,6 +819,7 @@ class Store:
                 return None, deserialize(cast(Item, exc.response.get("Item"))) or {}
             return claimed(deserialize(response.get("Attributes"))), None
         before, lead_fields = request
+        held = slot_unchanged(held_slot)
         attempt = int((before or {}).get("attempt", 0))
         update.condition = f"{update.condition} AND " + (
             "#attempt = :prev" if before else "attribute_not_exists(#attempt)"
@@ -799,29 +833,20 @@ class Store:
             + tuple(a for a in SLOT_ATTRS if a in lead_fields and lead_fields[a] is None),
             condition="#session_id = :sid AND "
             "(attribute_not_exists(#assigned_session) OR #assigned_session <> :sid) AND "
-            "attribute_not_exists(#first_human_response_at) AND "
-            + (
-                "#slot_manager_id = :held"
-                if held_slot
-                else "attribute_not_exists(#slot_manager_id)"
-            ),
-            values={
-                ":sid": lead_fields["assigned_session"],
-                **({":held": held_slot} if held_slot else {}),
-            },
+            "attribute_not_exists(#first_human_response_at) AND " + held[0],
+            values={":sid": lead_fields["assigned_session"], **held[1]},
         )
         items = [self._update(update), self._update(lead)]
         if turn is not None:
             items.append(self._update(turn_update(*turn)))
-        try:
-            self.transact(*items)
-        except TransactionCancelled as cancelled:
+        cancelled = self.move_slot(items, move or SlotMove())
+        if cancelled is not None:
             if cancelled.failed(0) and not cancelled.failed(1):
                 return None, cancelled.old_item(0) or {}
             if turn is not None and cancelled.failed(2) and not cancelled.failed(1):
                 now_at = int((cancelled.old_item(2) or {}).get("turn") or 0)
-                raise TurnTaken(turn[0], now_at) from None
-            raise RetryableError("the request changed while claiming its reply") from None
+                raise TurnTaken(turn[0], now_at)
+            raise RetryableError("the request changed while claiming its reply")
         return claimed(before), None
 
     def finish_send(
@@ -833,9 +858,11 @@ class Store:
         pointer: Item | None = None,
         lead: Update | None = None,
         new_pointer: bool = False,
+        move: SlotMove | None = None,
     ) -> TransactionCancelled | None:
         """Record an attempt's outcome, only if this attempt still owns the key; with the
-        provider-id pointer and the lead update in the same transaction when given."""
+        provider-id pointer, the lead update and the loads `move` changes in the same
+        transaction when given."""
         out = Update(
             key={"PK": lead_pk(chat_id), "SK": out_sk(send_key)},
             sets={"updated_at": now(), **fields},
@@ -855,7 +882,7 @@ class Store:
             items.append(self._put(pointer, "attribute_not_exists(PK)" if new_pointer else None))
         if lead is not None:
             items.append(self._update(lead))
-        return self.try_transact(*items)
+        return self.move_slot(items, move) if move else self.try_transact(*items)
 
     def awaiting(self, kind: str, older_than: float, limit: int) -> list[Item]:
         """Items waiting (since before `older_than`) for what `kind` names: a delivery
@@ -883,47 +910,59 @@ class Store:
             )
         )
 
-    def take_slot(self, manager_id: str) -> bool:
-        """Count one more lead against an active manager's capacity, if there is room."""
-        return (
-            self.update(
-                Update(
-                    key={"PK": MANAGERS_PK, "SK": f"MANAGER#{manager_id}"},
-                    sets={},
-                    adds={"load": 1},
-                    condition="#active = :true AND (attribute_not_exists(#capacity) "
-                    "OR #capacity <= :zero OR #load < #capacity)",
-                    values={":true": True, ":zero": 0},
+    def move_slot(self, items: list[dict[str, Any]], move: SlotMove) -> TransactionCancelled | None:
+        """Write `items` (one of them the lead's slot change) and the managers' loads that go
+        with it in one transaction, so that a load never counts a lead that does not count
+        in it, whatever stops in between. The cancellation when one of `items` failed its
+        condition; SlotRefused when only the manager to take was full (or inactive). A
+        release the manager's count cannot take (it is at 0 already) is left out."""
+        while True:
+            slots = self._slot_items(move)
+            cancelled = self.try_transact(*items, *slots)
+            if cancelled is None or any(cancelled.failed(i) for i in range(len(items))):
+                return cancelled
+            if move.take and cancelled.failed(len(items)):
+                raise SlotRefused(move.take)
+            if not move.release:
+                return cancelled
+            move = SlotMove(move.take, move.any_capacity)
+
+    def _slot_items(self, move: SlotMove) -> list[dict[str, Any]]:
+        items = []
+        if move.take:
+            # A returning lead goes back to its manager whatever the capacity.
+            items.append(
+                self._update(
+                    Update(
+                        key=manager_key(move.take),
+                        sets={},
+                        adds={"load": 1},
+                        condition="attribute_exists(PK)"
+                        if move.any_capacity
+                        else "#active = :true AND (attribute_not_exists(#capacity) "
+                        "OR #capacity <= :zero OR #load < #capacity)",
+                        values=None if move.any_capacity else {":true": True, ":zero": 0},
+                    )
                 )
             )
-            is not None
-        )
-
-    def hold_slot(self, manager_id: str) -> bool:
-        """Count one more lead against a manager whatever their capacity (a returning lead
-        goes back to its manager); False when the manager is not in the table."""
-        return (
-            self.update(
-                Update(
-                    key={"PK": MANAGERS_PK, "SK": f"MANAGER#{manager_id}"},
-                    sets={},
-                    adds={"load": 1},
-                    condition="attribute_exists(PK)",
+        if move.release:
+            items.append(
+                self._update(
+                    Update(
+                        key=manager_key(move.release),
+                        sets={},
+                        adds={"load": -1},
+                        condition="#load > :zero",
+                        values={":zero": 0},
+                    )
                 )
             )
-            is not None
-        )
+        return items
 
-    def release_slot(self, manager_id: str) -> None:
-        self.update(
-            Update(
-                key={"PK": MANAGERS_PK, "SK": f"MANAGER#{manager_id}"},
-                sets={},
-                adds={"load": -1},
-                condition="#load > :zero",
-                values={":zero": 0},
-            )
-        )
+    def update_moving_slot(self, update: Update, move: SlotMove) -> bool:
+        """`update` (a lead's slot change) and the loads `move` changes, in one transaction
+        (see `move_slot`); False when the update's condition failed."""
+        return self.move_slot([self._update(update)], move) is None
 
     def mark_unknown(self, pk: str, sk: str, at: float) -> Item | None:
         """No final status by the deadline. The rank stays, so a late real status applies."""
@@ -988,6 +1027,50 @@ class Store:
             for item in self.query_partition(lead_pk(chat_id), "OUT#")
             if item.get("state") in UNSETTLED_SEND_STATES
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotMove:
+    """What a change of a lead's slot does to the managers' loads: `take` counts the lead
+    against a manager (within capacity, unless `any_capacity`), `release` stops counting it
+    against the one it held."""
+
+    take: str | None = None
+    any_capacity: bool = False
+    release: str | None = None
+
+
+def slot_unchanged(held: str | None) -> tuple[str, Item]:
+    """A lead update's condition (and its values) that the lead still holds the slot it
+    was read with: `held`'s, or none."""
+    if held:
+        return "#slot_manager_id = :held_slot", {":held_slot": held}
+    return "attribute_not_exists(#slot_manager_id)", {}
+
+
+def drop_slot_update(chat_id: str, session_id: str, manager_id: str) -> Update:
+    """The lead forgets the slot `manager_id` holds for this request (its load goes back in
+    the same transaction: `SlotMove(release=manager_id)`); fails once it holds it no more."""
+    return Update(
+        key={"PK": lead_pk(chat_id), "SK": "LEAD"},
+        sets={"updated_at": now()},
+        removes=SLOT_ATTRS,
+        condition="#slot_session = :sid AND #slot_manager_id = :held_slot",
+        values={":sid": session_id, ":held_slot": manager_id},
+    )
+
+
+def manager_key(manager_id: str) -> Item:
+    return {"PK": MANAGERS_PK, "SK": f"MANAGER#{manager_id}"}
+
+
+class SlotRefused(RetryableError):
+    """The manager chosen was full (or no longer active) when the lead was to count against
+    them; nothing was written."""
+
+    def __init__(self, manager_id: str) -> None:
+        super().__init__("the manager chosen has no room any more")
+        self.manager_id = manager_id
 
 
 class TurnTaken(RetryableError):

@@ -10,15 +10,16 @@ next turn is picked and claimed again. Every turn is used once, by a request tha
 
 A manager's `load` is the number of leads waiting for that manager's first answer: each
 assignment to a manager in the table counts one (a kept lead too, whatever the capacity),
-remembered on the lead as its slot (`SLOT_ATTRS`); the slot is given back exactly once,
-by whoever removes it from the lead: the first human response, a hand-over, a new request
-assigned elsewhere, or an auto-reply that is not sent.
+remembered on the lead as its slot (`SLOT_ATTRS`). The load changes only in the transaction
+that changes the lead's slot (`store.SlotMove`): the claim that assigns the request, the
+first human response, a hand-over, an auto-reply that is not sent. Nothing that stops
+between two writes can leave a load counting a lead that does not count in it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -40,6 +41,8 @@ from session_reply.store import (
     AWAITING_MANAGER,
     SLOT_ATTRS,
     Item,
+    SlotMove,
+    SlotRefused,
     TurnTaken,
     now,
 )
@@ -57,13 +60,19 @@ class Assignment:
     manager: Manager | None = None
     turn: tuple[str, int] | None = None  # (team, counter as seen) for the claim to move
     slot: str | None = None  # the manager whose load counts this lead, once stored
-    took_slot: bool = False  # that load was raised now (give it back if not stored)
+    any_capacity: bool = False  # a returning lead's manager: counted whatever the capacity
 
     def slot_fields(self, session_id: str) -> Item:
         """The lead's slot attributes for this assignment (None = remove)."""
         if self.slot is None:
             return dict.fromkeys(SLOT_ATTRS)
         return {SLOT_ATTRS[0]: self.slot, SLOT_ATTRS[1]: session_id}
+
+    def move(self, held: str | None) -> SlotMove:
+        """The loads that change when the lead, holding `held`, takes this assignment."""
+        if self.slot == held:
+            return SlotMove()
+        return SlotMove(self.slot, self.any_capacity, held)
 
 
 def roster(ctx: Context) -> list[Manager]:
@@ -93,17 +102,25 @@ def note_turn(ctx: Context, team: str, turn: int) -> None:
     _turns.setdefault(ctx.store.table, {})[team] = turn
 
 
-def with_turn(ctx: Context, claim: Callable[[], T]) -> T:
-    """Run `claim` (which chooses with `claim_turn=True` and claims with the chosen turn)
-    until no other request took the turn first, at most TURN_TRIES times."""
-    for tries in range(1, TURN_TRIES + 1):
+def with_turn(ctx: Context, claim: Callable[[frozenset[str]], T]) -> T:
+    """Run `claim` (which chooses with `claim_turn=True`, passing by the managers it is
+    given, and claims with the chosen turn and slot) until no other request took the turn
+    first (at most TURN_TRIES times) and the manager chosen still had room (each refusal
+    adds that manager to those passed by)."""
+    taken = 0
+    full: frozenset[str] = frozenset()
+    while True:
         try:
-            return claim()
-        except TurnTaken as taken:
-            note_turn(ctx, taken.team, taken.turn)
-            if tries == TURN_TRIES:
+            return claim(full)
+        except TurnTaken as turn:
+            note_turn(ctx, turn.team, turn.turn)
+            taken += 1
+            if taken >= TURN_TRIES:
                 raise
-    raise AssertionError("unreachable")
+        except SlotRefused as refused:
+            if refused.manager_id in full:
+                raise
+            full |= {refused.manager_id}
 
 
 def choose_manager(
@@ -114,19 +131,18 @@ def choose_manager(
     language: str | None = None,
     team_ids: Sequence[str] = (),
     claim_turn: bool = False,
-    held: str | None = None,
+    full: Collection[str] = (),
 ) -> Assignment:
     """With `claim_turn`, the turn is the one after the counter as last seen, and the
     Assignment carries it for the caller's claim to move (see `with_turn`); otherwise the
-    counter is moved here, atomically. `held` is the slot the lead already holds (kept as
-    is when the lead stays with that manager)."""
+    counter is moved here, atomically. Nothing is counted here: the caller writes the
+    assignment with its `move` (SlotRefused when the manager has no room any more), and
+    passes such managers as `full` when it chooses again."""
     managers = [m for m in roster(ctx) if m.id != exclude]
     kept = sticky(current_id, managers)
     if kept is not None:
-        if kept.id == held:
-            return Assignment(KEPT, kept.name, kept, slot=held)
-        took = kept.in_table and ctx.store.hold_slot(kept.id)
-        return Assignment(KEPT, kept.name, kept, slot=kept.id if took else None, took_slot=took)
+        slot = kept.id if kept.in_table else None
+        return Assignment(KEPT, kept.name, kept, slot=slot, any_capacity=True)
     team_key, team = team_for(topic, managers, language, team_ids)
     taken: tuple[str, int] | None = None
     if len(team) <= 1:
@@ -136,27 +152,23 @@ def choose_manager(
         turn, taken = seen + 1, (team_key, seen)
     else:
         turn = ctx.store.next_turn(team_key)
-    for manager in candidates(team, turn):
-        # The roster may be a few seconds old: the slot itself is taken atomically.
-        if not manager.in_table:
-            count("LeadAssigned")
-            return Assignment(ASSIGNED, manager.name, manager, taken)
-        if ctx.store.take_slot(manager.id):
-            count("LeadAssigned")
-            return Assignment(
-                ASSIGNED, manager.name, manager, taken, slot=manager.id, took_slot=True
-            )
+    # The roster may be a few seconds old: the write that counts the lead checks the
+    # capacity itself.
+    manager = next((m for m in candidates(team, turn) if m.id not in full), None)
+    if manager is not None:
+        count("LeadAssigned")
+        slot = manager.id if manager.in_table else None
+        return Assignment(ASSIGNED, manager.name, manager, taken, slot=slot)
     count("LeadUnassigned")
     return Assignment(UNASSIGNED, ctx.settings.fallback_manager_name)
 
 
 def request_fields(
-    ctx: Context, lead: Item, session_id: str, topic_fields: Item
-) -> tuple[Item, tuple[str, int] | None]:
+    ctx: Context, lead: Item, session_id: str, topic_fields: Item, full: Collection[str] = ()
+) -> tuple[Item, tuple[str, int] | None, SlotMove]:
     """Topic and manager of the lead's current request, to be stored with the send's
-    claim (`assigned_session` makes it once per request), and the team's turn the claim
-    moves. A capacity slot may have been taken: `give_back` it if the fields are not
-    stored, `settle_slots` once they are."""
+    claim (`assigned_session` makes it once per request), the team's turn the claim
+    moves, and the managers' loads it changes."""
     category = str(topic_fields.get("category") or topic_fields["topic"])
     assignment = choose_manager(
         ctx,
@@ -165,7 +177,7 @@ def request_fields(
         language=str(topic_fields.get("language") or "") or None,
         team_ids=[str(t) for t in topic_fields.get("catalogue_team") or []],
         claim_turn=True,
-        held=held_slot(lead),
+        full=full,
     )
     fields: Item = {
         **topic_fields,
@@ -177,34 +189,13 @@ def request_fields(
     }
     if assignment.state == UNASSIGNED:
         fields.update({AWAITING_ATTRS[0]: AWAITING_MANAGER, AWAITING_ATTRS[1]: now()})
-    return fields, assignment.turn
+    return fields, assignment.turn, assignment.move(held_slot(lead))
 
 
 def held_slot(lead: Item) -> str | None:
     """The manager whose load the lead counts in (for an earlier request), if any."""
     held = lead.get(SLOT_ATTRS[0])
     return str(held) if held else None
-
-
-def give_back(ctx: Context, fields: Item, held: str | None) -> None:
-    """The request fields were not stored: a slot they took (not the one the lead already
-    held) goes back."""
-    slot = fields.get(SLOT_ATTRS[0])
-    if slot and slot != held:
-        ctx.store.release_slot(str(slot))
-
-
-def settle_slots(ctx: Context, fields: Item, held: str | None) -> None:
-    """The request fields are stored: the earlier request's slot, if not kept, goes back."""
-    if held and held != fields.get(SLOT_ATTRS[0]):
-        ctx.store.release_slot(held)
-
-
-def release_request_slot(ctx: Context, chat_id: str, session_id: str) -> None:
-    """The request's reply will not be sent: its manager's load goes back."""
-    manager = ctx.store.drop_slot(chat_id, session_id)
-    if manager:
-        ctx.store.release_slot(manager)
 
 
 def assignment_event(lead: Item, at: float) -> Event:

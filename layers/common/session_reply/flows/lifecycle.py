@@ -7,8 +7,11 @@ from typing import Any
 
 from session_reply.bus import Event
 from session_reply.domain.status import LEAD_AUTO_REPLIED, LEAD_IN_PROGRESS
+from session_reply.errors import RetryableError
 from session_reply.flows.context import Context
-from session_reply.store import AWAITING_ATTRS, SLOT_ATTRS, Item, Update, lead_status_update
+from session_reply.store import SLOT_ATTRS, Item, Update, lead_status_update
+
+HUMAN_RESPONSE_TRIES = 5  # reads of the lead when a claim or a hand-over moved its slot between
 
 
 def lead_status_event(
@@ -67,19 +70,15 @@ def advance_lead(
 
 def mark_human_response(ctx: Context, chat_id: str, at: float, sk: str) -> list[Event]:
     """The first human response of the current request (the message at `sk`, kept for the
-    lead API's delivery time) moves the lead to in_progress."""
-    lead = ctx.store.get_lead(chat_id)
-    if not lead or not lead.get("session_id"):
-        return []
-    session_id = str(lead["session_id"])
-    before = ctx.store.set_lead_once(
-        chat_id,
-        session_id,
-        {"first_human_response_at": at, "first_human_response_sk": sk},
-        removes=AWAITING_ATTRS + SLOT_ATTRS,
-        returns="ALL_OLD",
-    )
-    if before and before.get(SLOT_ATTRS[0]):
-        # A person answered: this lead no longer counts against its manager's capacity.
-        ctx.store.release_slot(str(before[SLOT_ATTRS[0]]))
-    return advance_lead(ctx, chat_id, session_id, LEAD_IN_PROGRESS, at)
+    lead API's delivery time) moves the lead to in_progress; the lead stops counting against
+    its manager's capacity in the same write."""
+    for _ in range(HUMAN_RESPONSE_TRIES):
+        lead = ctx.store.get_lead(chat_id)
+        if not lead or not lead.get("session_id"):
+            return []
+        session_id = str(lead["session_id"])
+        held = str(lead[SLOT_ATTRS[0]]) if lead.get(SLOT_ATTRS[0]) else None
+        fields = {"first_human_response_at": at, "first_human_response_sk": sk}
+        if ctx.store.mark_answered(chat_id, session_id, fields, held):
+            return advance_lead(ctx, chat_id, session_id, LEAD_IN_PROGRESS, at)
+    raise RetryableError("the lead kept changing while its first human response was stored")

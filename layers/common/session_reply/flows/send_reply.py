@@ -37,12 +37,9 @@ from session_reply.errors import PermanentError, RetriesExhaustedError, Retryabl
 from session_reply.flows.apply_status import LEAD_STATUS_FOR_REASON
 from session_reply.flows.assign_manager import (
     assignment_event,
-    give_back,
     held_slot,
     note_turn,
-    release_request_slot,
     request_fields,
-    settle_slots,
     with_turn,
 )
 from session_reply.flows.business import catalogue, hours_fields, reply_texts
@@ -71,8 +68,11 @@ from session_reply.store import (
     QUEUED,
     SENDING,
     SKIPPED,
+    SLOT_ATTRS,
     UNKNOWN_SEND,
     Item,
+    SlotMove,
+    drop_slot_update,
     now,
 )
 
@@ -136,28 +136,26 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
     request: tuple[Item | None, Item] | None = None
     held = held_slot(read)  # an earlier request's slot, checked unchanged by the claim
 
-    def claim() -> tuple[Item | None, Item | None]:
-        """Topic and manager (the auto-reply's first attempt), the text, the claim."""
+    def claim(full: frozenset[str]) -> tuple[Item | None, Item | None]:
+        """Topic and manager (the auto-reply's first attempt; `full`: managers who had no
+        room), the text, the claim."""
         nonlocal lead, request
-        turn = None
+        turn, move = None, None
         if auto:
-            lead, request, turn = _assign(ctx, command, read, messages)
+            lead, request, turn, move = _assign(ctx, command, read, messages, full)
         table = None if command.kind == MANAGER_MESSAGE else reply_texts(ctx)
         fields.update(_out_fields(command, key, lead, settings, table))
-        try:
-            result = ctx.store.claim_send(
-                command.chat_id,
-                key,
-                fields,
-                settings.send_lease_seconds,
-                request,
-                turn,
-                held_slot=held if request else None,
-            )
-        except RetryableError:  # TurnTaken too: `with_turn` chooses again
-            if request:
-                give_back(ctx, request[1], held)
-            raise
+        # TurnTaken and SlotRefused raise here: `with_turn` chooses again.
+        result = ctx.store.claim_send(
+            command.chat_id,
+            key,
+            fields,
+            settings.send_lease_seconds,
+            request,
+            turn,
+            held_slot=held if request else None,
+            move=move,
+        )
         if turn is not None and result[0] is not None:
             note_turn(ctx, turn[0], turn[1] + 1)  # the claim moved the counter
         return result
@@ -165,11 +163,8 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
     fields: dict[str, Any] = {}
     claimed, current = with_turn(ctx, claim)
     if claimed is None:
-        if request:
-            give_back(ctx, request[1], held)
         return _not_claimed(current or {}, settings.send_lease_seconds)
     if request:
-        settle_slots(ctx, request[1], held)
         assigned.append(assignment_event(lead, now()))
     attempt = int(claimed["attempt"])
     if claimed.get("claimed_from") == SENDING:
@@ -186,11 +181,11 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
     if skip == WindowClosedError.reason and _template_allowed(command, ctx):
         return _send(ctx, command, key, attempt, {**claimed, **fields}, lead, template=True)
     if skip:
-        return _finish_refused(ctx, command, key, attempt, SKIPPED, skip, None, fields)
+        return _finish_refused(ctx, command, key, attempt, SKIPPED, skip, None, fields, lead)
     bad_number = phone_problem(command.chat_id)
     if bad_number:
         refused = (FAILED, "invalid_recipient", bad_number)
-        return _finish_refused(ctx, command, key, attempt, *refused, fields)
+        return _finish_refused(ctx, command, key, attempt, *refused, fields, lead)
     return _send(ctx, command, key, attempt, {**claimed, **fields}, lead, template=False)
 
 
@@ -224,22 +219,22 @@ def _settled_without_topic(lead: Item, command: SendCommand) -> str | None:
 
 
 def _assign(
-    ctx: Context, command: SendCommand, lead: Item, messages: list[Item]
-) -> tuple[Item, tuple[Item | None, Item] | None, tuple[str, int] | None]:
-    """The lead with its request's topic (from the whole burst) and manager chosen; and,
-    the first time, (the OUT item expected, the request fields) for the claim to store,
-    with the team's turn it moves."""
+    ctx: Context, command: SendCommand, lead: Item, messages: list[Item], full: frozenset[str]
+) -> tuple[Item, tuple[Item | None, Item] | None, tuple[str, int] | None, SlotMove | None]:
+    """The lead with its request's topic (from the whole burst) and manager chosen (none of
+    `full`); and, the first time, (the OUT item expected, the request fields) for the claim
+    to store, with the team's turn and the managers' loads it moves."""
     if _settled_without_topic(lead, command) is not None:
-        return lead, None, None
+        return lead, None, None, None
     summary = request_topic(
         messages, lead, settings=ctx.settings, entries=catalogue(ctx), model=ctx.subject_model
     )
     # Open or closed when the request came, not when its burst wait ended.
     request = {**summary.fields(), **hours_fields(ctx, command.requested_at)}
-    fields, turn = request_fields(ctx, lead, command.session_id, request)
+    fields, turn, move = request_fields(ctx, lead, command.session_id, request, full)
     # No attempt has claimed this key (the claim that does settles the topic with it), so
     # the claim expects no OUT item; one there after all fails the claim, which says so.
-    return {**lead, **fields}, (None, fields), turn
+    return {**lead, **fields}, (None, fields), turn, move
 
 
 def _out_fields(
@@ -368,9 +363,13 @@ def _send(
         if not template and _template_allowed(command, ctx):
             # The window closed between our check and 1MSG's: the template goes once.
             return _send(ctx, command, key, attempt, out, lead, template=True)
-        return _finish_refused(ctx, command, key, attempt, FAILED, exc.reason, exc.detail, out)
+        return _finish_refused(
+            ctx, command, key, attempt, FAILED, exc.reason, exc.detail, out, lead
+        )
     except ProviderRejectedError as exc:
-        return _finish_refused(ctx, command, key, attempt, FAILED, exc.reason, exc.detail, out)
+        return _finish_refused(
+            ctx, command, key, attempt, FAILED, exc.reason, exc.detail, out, lead
+        )
     except RetryableError as exc:
         ctx.store.finish_send(
             command.chat_id, key, attempt, {"state": PENDING, "last_error": type(exc).__name__}
@@ -525,18 +524,29 @@ def _finish_refused(
     reason: str,
     detail: str | None,
     out: Item,
+    lead: Item,
 ) -> SendResult:
     """The send is not made (skipped or refused): recorded with its reason; `out` is the
-    message as claimed."""
+    message as claimed, `lead` the lead as the sender read it (its request's slot goes
+    back)."""
     fields = {
         "state": state,
         "reason": reason,
         "reason_detail": detail,
         "status": "failed" if state == FAILED else "skipped",
     }
-    ctx.store.finish_send(command.chat_id, key, attempt, fields)
-    if command.kind == AUTO_REPLY:
-        release_request_slot(ctx, command.chat_id, command.session_id)
+    # The reply is not sent: the request's slot goes back with the outcome, in one write.
+    slot = held_slot(lead) if command.kind == AUTO_REPLY else None
+    if slot and lead.get(SLOT_ATTRS[1]) == command.session_id:
+        drop = drop_slot_update(command.chat_id, command.session_id, slot)
+        cancelled = ctx.store.finish_send(
+            command.chat_id, key, attempt, fields, lead=drop, move=SlotMove(release=slot)
+        )
+        if cancelled is not None and not cancelled.failed(0):
+            # The slot went meanwhile (a person answered, and gave it back).
+            ctx.store.finish_send(command.chat_id, key, attempt, fields)
+    else:
+        ctx.store.finish_send(command.chat_id, key, attempt, fields)
     count(f"Send{state.title()}")
     logger.info("send not made", extra={"send_key": key, "state": state, "reason": reason})
     events = [_send_failed(command, key, state, reason, out)]

@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 
 from session_reply.bus import Event
 from session_reply.domain.assignment import UNASSIGNED
-from session_reply.flows.assign_manager import Assignment, assignment_event, choose_manager
+from session_reply.flows.assign_manager import (
+    assignment_event,
+    choose_manager,
+    held_slot,
+)
 from session_reply.flows.context import Context
 from session_reply.observability import count
 from session_reply.store import (
@@ -16,6 +20,7 @@ from session_reply.store import (
     AWAITING_MANAGER,
     SLOT_ATTRS,
     Item,
+    SlotRefused,
     now,
 )
 
@@ -44,35 +49,16 @@ def _escalate(ctx: Context, lead: Item, at: float, result: WatchResult) -> None:
     """No human answered in time: tell the CRM, and hand over when configured."""
     chat_id, session_id = str(lead["chat_id"]), str(lead["session_id"])
     current = lead.get("manager_id")
-    fields: Item = {"escalated_at": at}
-    handover = None
+    handed = None
     if ctx.settings.reassign_on_escalation:
-        handover = choose_manager(ctx, _category(lead), exclude=current)
-        if handover.state == UNASSIGNED or handover.manager is None:
-            handover = None
-        else:
-            fields.update(
-                {
-                    "manager": handover.name,
-                    "manager_id": handover.manager.id,
-                    "assignment": "reassigned",
-                    "awaiting_since": at,
-                    **handover.slot_fields(session_id),
-                }
-            )
+        fields = {"escalated_at": at, "assignment": "reassigned", "awaiting_since": at}
+        handed = _hand_over(ctx, lead, AWAITING_HUMAN, fields, exclude=current)
     # Escalated once per manager: without a handover the lead leaves the watch list.
-    old = ctx.store.update_request_if_waiting(
-        chat_id,
-        session_id,
-        AWAITING_HUMAN,
-        {k: v for k, v in fields.items() if v is not None},
-        removes=_removed_slot(handover) if handover else AWAITING_ATTRS,
-        returns="ALL_OLD",
+    stored = handed or ctx.store.update_request_if_waiting(
+        chat_id, session_id, AWAITING_HUMAN, {"escalated_at": at}, removes=AWAITING_ATTRS
     )
-    if old is None:
-        _give_back(ctx, handover)
+    if stored is None:
         return  # answered or superseded meanwhile
-    stored = {**old, **fields}
     count("LeadEscalated")
     result.escalated += 1
     result.events.append(
@@ -83,64 +69,65 @@ def _escalate(ctx: Context, lead: Item, at: float, result: WatchResult) -> None:
                 "session_id": session_id,
                 "manager_id": current,
                 "waited_seconds": int(at - float(lead.get("awaiting_since") or at)),
-                "language": old.get("language"),  # the whole lead (the index holds a part)
+                "language": stored.get("language"),  # the whole lead (the index holds a part)
                 "at": at,
             },
         )
     )
-    if handover is not None:
-        _release_old(ctx, old, handover)
+    if handed is not None:
         result.reassigned += 1
-        result.events.append(assignment_event(stored, at))
+        result.events.append(assignment_event(handed, at))
 
 
 def _pick_up(ctx: Context, lead: Item, at: float, result: WatchResult) -> None:
     """An unassigned lead gets the first manager with room."""
-    chat_id, session_id = str(lead["chat_id"]), str(lead["session_id"])
-    assignment = choose_manager(ctx, _category(lead))
-    if assignment.state == UNASSIGNED or assignment.manager is None:
-        return
-    fields: Item = {
-        "manager": assignment.name,
-        "manager_id": assignment.manager.id,
-        "assignment": "assigned",
-        "awaiting_pk": AWAITING_HUMAN,
-        "awaiting_since": at,
-        **assignment.slot_fields(session_id),
-    }
-    old = ctx.store.update_request_if_waiting(
-        chat_id,
-        session_id,
-        AWAITING_MANAGER,
-        {k: v for k, v in fields.items() if v is not None},
-        removes=_removed_slot(assignment),
-        returns="ALL_OLD",
-    )
-    if old is None:
-        _give_back(ctx, assignment)
-        return
-    _release_old(ctx, old, assignment)
-    result.assigned += 1
-    result.events.append(assignment_event({**old, **fields}, at))
+    fields = {"assignment": "assigned", "awaiting_pk": AWAITING_HUMAN, "awaiting_since": at}
+    handed = _hand_over(ctx, lead, AWAITING_MANAGER, fields)
+    if handed is not None:
+        result.assigned += 1
+        result.events.append(assignment_event(handed, at))
+
+
+def _hand_over(
+    ctx: Context, waiting: Item, waiting_for: str, fields: Item, exclude: str | None = None
+) -> Item | None:
+    """Give a lead that waits (for `waiting_for`) a manager with room: its new manager and
+    slot and the managers' loads in one write. The lead as stored, or None when nobody has
+    room or the lead moved on meanwhile."""
+    chat_id, session_id = str(waiting["chat_id"]), str(waiting["session_id"])
+    lead = ctx.store.get_lead(chat_id)  # the slot it holds (the index does not carry it)
+    if lead is None:
+        return None
+    held = held_slot(lead)
+    full: set[str] = set()  # managers who had no room when the lead was to count for them
+    while True:
+        assignment = choose_manager(ctx, _category(lead), exclude=exclude, full=full)
+        if assignment.state == UNASSIGNED or assignment.manager is None:
+            return None
+        new = {
+            **fields,
+            "manager": assignment.name,
+            "manager_id": assignment.manager.id,
+            **assignment.slot_fields(session_id),
+        }
+        try:
+            stored = ctx.store.hand_over(
+                chat_id,
+                session_id,
+                waiting_for,
+                {k: v for k, v in new.items() if v is not None},
+                removes=SLOT_ATTRS if assignment.slot is None else (),
+                held=held,
+                move=assignment.move(held),
+            )
+        except SlotRefused as refused:
+            if refused.manager_id in full:
+                return None
+            full.add(refused.manager_id)
+            continue
+        return {**lead, **new} if stored else None
 
 
 def _category(lead: Item) -> str:
     """What routing uses: the topic rules' category (`topic` on leads from before it)."""
     return str(lead.get("category") or lead.get("topic") or "")
-
-
-def _removed_slot(assignment: Assignment) -> tuple[str, ...]:
-    return SLOT_ATTRS if assignment.slot is None else ()
-
-
-def _give_back(ctx: Context, assignment: Assignment | None) -> None:
-    """The assignment was not stored: the load it raised goes back."""
-    if assignment is not None and assignment.took_slot and assignment.slot:
-        ctx.store.release_slot(assignment.slot)
-
-
-def _release_old(ctx: Context, old: Item, assignment: Assignment) -> None:
-    """The lead moved to another manager: the slot it held goes back."""
-    held = old.get(SLOT_ATTRS[0])
-    if held and held != assignment.slot:
-        ctx.store.release_slot(str(held))
