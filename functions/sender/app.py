@@ -24,8 +24,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from session_reply.errors import PermanentError, RetriesExhaustedError, RetryableError
 from session_reply.fifo import Record, process_fifo_batch
 from session_reply.flows.context import Context, prepare, prepare_send
-from session_reply.observability import count, lead_ref, logger, metrics
-from session_reply.queue import MalformedCommandError, SendCommand, dedup_id
+from session_reply.observability import count, lead_ref, logger, metrics, ref
+from session_reply.queue import MalformedCommandError, SendCommand, dedup_id, send_key
 
 
 def record_handler(record: Record) -> None:
@@ -45,8 +45,9 @@ def record_handler(record: Record) -> None:
             extra={"reason": str(exc), "sqs_message_id": message_id},
         )
         return
-    # Ids only: the message group is the chat id (the client's phone), so it is never logged.
-    logger.append_keys(send_key=command.key, lead_ref=lead_ref(command.chat_id))
+    # Digests only: the message group is the chat id (the client's phone), and the send key
+    # holds WhatsApp's id of the client's message (the number inside) or the caller's key.
+    logger.append_keys(send_ref=ref(send_key(command)), lead_ref=lead_ref(command.chat_id))
     try:
         result = send_reply(command, ctx)
     except RetryableError as exc:
@@ -76,7 +77,7 @@ def record_handler(record: Record) -> None:
         extra={
             "outcome": result.outcome,
             "reason": result.reason,
-            "provider_message_id": result.provider_id,
+            "provider_ref": ref(result.provider_id) if result.provider_id else None,
         },
     )
     ctx.bus.publish_best_effort(result.events)

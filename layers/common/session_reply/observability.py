@@ -2,7 +2,9 @@
 
 Log keys are ids only: never message text, phone numbers, chat ids or names. A chat is
 named in logs by its `lead_ref`, a short digest of the chat id that joins the log lines of
-one lead without showing the number.
+one lead without showing the number. Provider ids (WhatsApp's `wamid.…`) carry the number
+too (base64 inside the id), and send keys hold them or a caller's key: they are logged as
+digests as well (`provider_ref`, `send_ref`, `session_ref`), never as they are.
 """
 
 from __future__ import annotations
@@ -16,9 +18,16 @@ logger = Logger()
 metrics = Metrics()
 
 
+def ref(value: str) -> str:
+    """A short, stable digest (the first 16 hex digits of the SHA-256): joins the log lines
+    about one thing without showing it. `python -c "import hashlib, sys;
+    print(hashlib.sha256(sys.argv[1].encode()).hexdigest()[:16])" wamid.…` finds an id's."""
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
 def lead_ref(chat_id: str) -> str:
     """A short, stable digest of a chat id, for logs and keys that must not hold the number."""
-    return hashlib.sha256(chat_id.encode()).hexdigest()[:16]
+    return ref(chat_id)
 
 
 def count(name: str, value: int = 1) -> None:

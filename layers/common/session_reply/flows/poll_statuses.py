@@ -19,7 +19,7 @@ from session_reply.errors import SessionReplyError
 from session_reply.flows.apply_status import apply_status
 from session_reply.flows.context import Context
 from session_reply.flows.lifecycle import message_status_event
-from session_reply.observability import count, logger
+from session_reply.observability import count, logger, ref
 from session_reply.onemsg.wire import parse_hook_info
 from session_reply.store import AWAITING_PK, Item, now
 
@@ -89,7 +89,7 @@ def _poll_one(ctx: Context, item: Item, at: float, result: PollResult) -> None:
         count("PollItemFailed")
         logger.warning(
             "status poll failed for one message",
-            extra={"provider_message_id": provider_id, "error": type(exc).__name__},
+            extra={"provider_ref": ref(provider_id), "error": type(exc).__name__},
         )
     # Still waiting (a final status took it off the list): to the back of the line.
     ctx.store.next_poll_turn(str(item["PK"]), str(item["SK"]), started, now())

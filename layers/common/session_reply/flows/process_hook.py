@@ -17,7 +17,7 @@ from session_reply.flows.apply_status import apply_status
 from session_reply.flows.context import Context
 from session_reply.flows.receive_message import receive_message
 from session_reply.flows.reconcile import settle_parked
-from session_reply.observability import count, logger
+from session_reply.observability import count, logger, ref
 from session_reply.onemsg.wire import MalformedHookError, decode_body, parse_hook
 
 
@@ -62,9 +62,7 @@ def process_hook(raw: str, ctx: Context | None = None) -> HookResult:
         except RetryableError as exc:
             failure = exc  # go on with the other items; 1MSG's retry redoes only this one
             continue
-        logger.info(
-            "message", extra={"provider_message_id": message.id, "outcome": received.outcome}
-        )
+        logger.info("message", extra={"provider_ref": ref(message.id), "outcome": received.outcome})
         count(f"Inbound{received.outcome.title().replace('_', '')}")
         result.add(received.outcome)
         events += received.events
@@ -77,7 +75,7 @@ def process_hook(raw: str, ctx: Context | None = None) -> HookResult:
         logger.info(
             "status",
             extra={
-                "provider_message_id": report.id,
+                "provider_ref": ref(report.id),
                 "status": report.status,
                 "outcome": applied.outcome,
             },

@@ -51,7 +51,7 @@ from session_reply.flows.reconcile import (
     settle_unknown,
 )
 from session_reply.flows.summarise_request import summarise_request
-from session_reply.observability import count, logger
+from session_reply.observability import count, logger, ref
 from session_reply.onemsg.errors import (
     Accepted,
     OutcomeUnknownError,
@@ -484,7 +484,7 @@ def _record_unknown(
     fields = {"state": UNKNOWN_SEND, "reason": "outcome_unknown", "status": "unknown"}
     ctx.store.finish_send(command.chat_id, key, attempt, fields)
     count("SendOutcomeUnresolved")  # alarmed: someone must look at the chat
-    logger.warning("send outcome unknown; not sent again", extra={"send_key": key})
+    logger.warning("send outcome unknown; not sent again", extra={"send_ref": ref(key)})
     event = _send_failed(command, key, UNKNOWN_SEND, "outcome_unknown", out)
     return SendResult("unknown", reason="outcome_unknown", events=[event])
 
@@ -548,7 +548,7 @@ def _finish_refused(
     else:
         ctx.store.finish_send(command.chat_id, key, attempt, fields)
     count(f"Send{state.title()}")
-    logger.info("send not made", extra={"send_key": key, "state": state, "reason": reason})
+    logger.info("send not made", extra={"send_ref": ref(key), "state": state, "reason": reason})
     events = [_send_failed(command, key, state, reason, out)]
     lead_status = LEAD_STATUS_FOR_REASON.get(reason)
     if lead_status:

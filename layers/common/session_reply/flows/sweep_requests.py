@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from session_reply.flows.context import Context
-from session_reply.observability import count, logger
+from session_reply.observability import count, logger, ref
 from session_reply.queue import AUTO_REPLY, SendCommand, send_key
 from session_reply.store import (
     AWAITING_ATTRS,
@@ -53,7 +53,9 @@ def sweep_requests(ctx: Context | None = None) -> SweepResult:
             ctx.queue.enqueue(command)
             result.requeued += 1
             count("ReplyRequeued")
-            logger.warning("reply queued again by the sweep", extra={"session_id": session_id})
+            logger.warning(
+                "reply queued again by the sweep", extra={"session_ref": ref(session_id)}
+            )
         elif out.get("state") in FINAL_SEND_STATES or out.get("state") == UNKNOWN_SEND:
             ctx.store.update_request_if_waiting(
                 chat_id, session_id, AWAITING_REPLY, {}, removes=AWAITING_ATTRS
