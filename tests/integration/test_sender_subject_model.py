@@ -15,6 +15,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from session_reply.bedrock import TIMEOUT, BedrockModel, ModelUnavailableError, bedrock_client
 from session_reply.flows import context
+from session_reply.store import Store, TurnTaken
 
 from tests.conftest import LambdaContext, Stack, hook_event, reset_caches, sqs_record
 
@@ -69,6 +70,40 @@ def test_reply_names_the_models_subject_when_the_extractor_is_bedrock(
     lead = stack.lead()["lead"]
     assert (lead["topic"], lead["topic_rule"]) == ("paediatric ENT consultation", "model")
     assert (lead["language"], lead["language_source"]) == ("en", "model")
+
+
+def test_model_is_asked_once_when_the_claim_loses_the_teams_turn_and_chooses_again(
+    stack: Stack, bedrock_mode: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given another request takes the team's turn just before this send's first claim
+    real_claim = Store.claim_send
+    lost: list[str] = []
+
+    def claim_send(self: Store, *args: Any, **kwargs: Any) -> Any:
+        if not lost:
+            lost.append("turn")
+            raise TurnTaken("everyone", 1)
+        return real_claim(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "claim_send", claim_send)
+    answer = '{"subject": "paediatric ENT consultation", "language": "en", "entry": null}'
+    response = {
+        "output": {"message": {"role": "assistant", "content": [{"text": answer}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 380, "outputTokens": 22, "totalTokens": 402},
+        "metrics": {"latencyMs": 410},
+    }
+    with Stubber(bedrock_mode) as stub:
+        # (one answer only: a second question would find none and fall back to the rules)
+        stub.add_response("converse", response, converse_request(ENT))
+        stack.post_hook(hook_event("webhook/inbound.json", body=ENT))
+        stack.drain()
+        stub.assert_no_pending_responses()
+    # Then the claim chose again with the model's answer, asked once
+    assert lost == ["turn"]
+    (send,) = stack.sends()
+    assert "«paediatric ENT consultation»" in send["body"]
+    assert stack.lead()["lead"]["topic_rule"] == "model"
 
 
 def test_reply_names_the_rules_subject_and_counts_the_fallback_when_bedrock_fails(

@@ -11,10 +11,11 @@ receive_message), and only a send with no echo by then is tried again.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -136,13 +137,23 @@ def _send_reply(command: SendCommand, ctx: Context, assigned: list[Event]) -> Se
     request: tuple[Item | None, Item] | None = None
     held = held_slot(read)  # an earlier request's slot, checked unchanged by the claim
 
+    # Once per attempt: a claim that lost the team's turn chooses again for the same request,
+    # without asking the rules (or, in bedrock mode, the model) a second time.
+    as_read: Item = read
+
+    @functools.cache
+    def summary() -> RequestSummary:
+        return request_topic(
+            messages, as_read, settings=settings, entries=catalogue(ctx), model=ctx.subject_model
+        )
+
     def claim(full: frozenset[str]) -> tuple[Item | None, Item | None]:
         """Topic and manager (the auto-reply's first attempt; `full`: managers who had no
         room), the text, the claim."""
         nonlocal lead, request
         turn, move = None, None
         if auto:
-            lead, request, turn, move = _assign(ctx, command, read, messages, full)
+            lead, request, turn, move = _assign(ctx, command, read, summary, full)
         table = None if command.kind == MANAGER_MESSAGE else reply_texts(ctx)
         fields.update(_out_fields(command, key, lead, settings, table))
         # TurnTaken and SlotRefused raise here: `with_turn` chooses again.
@@ -219,16 +230,18 @@ def _settled_without_topic(lead: Item, command: SendCommand) -> str | None:
 
 
 def _assign(
-    ctx: Context, command: SendCommand, lead: Item, messages: list[Item], full: frozenset[str]
+    ctx: Context,
+    command: SendCommand,
+    lead: Item,
+    summarised: Callable[[], RequestSummary],
+    full: frozenset[str],
 ) -> tuple[Item, tuple[Item | None, Item] | None, tuple[str, int] | None, SlotMove | None]:
     """The lead with its request's topic (from the whole burst) and manager chosen (none of
     `full`); and, the first time, (the OUT item expected, the request fields) for the claim
     to store, with the team's turn and the managers' loads it moves."""
     if _settled_without_topic(lead, command) is not None:
         return lead, None, None, None
-    summary = request_topic(
-        messages, lead, settings=ctx.settings, entries=catalogue(ctx), model=ctx.subject_model
-    )
+    summary = summarised()
     # Open or closed when the request came, not when its burst wait ended.
     request = {**summary.fields(), **hours_fields(ctx, command.requested_at)}
     fields, turn, move = request_fields(ctx, lead, command.session_id, request, full)
