@@ -47,17 +47,22 @@ def converse_request(text: str) -> dict[str, Any]:
     }
 
 
-def test_reply_names_the_models_subject_when_the_extractor_is_bedrock(
-    stack: Stack, bedrock_mode: Any
-) -> None:
-    # Given Bedrock names the subject of a long message with its context first
+def ent_answer() -> dict[str, Any]:
+    """Converse's answer naming the ENT request's subject."""
     answer = '{"subject": "paediatric ENT consultation", "language": "en", "entry": null}'
-    response = {
+    return {
         "output": {"message": {"role": "assistant", "content": [{"text": answer}]}},
         "stopReason": "end_turn",
         "usage": {"inputTokens": 380, "outputTokens": 22, "totalTokens": 402},
         "metrics": {"latencyMs": 410},
     }
+
+
+def test_reply_names_the_models_subject_when_the_extractor_is_bedrock(
+    stack: Stack, bedrock_mode: Any
+) -> None:
+    # Given Bedrock names the subject of a long message with its context first
+    response = ent_answer()
     with Stubber(bedrock_mode) as stub:
         stub.add_response("converse", response, converse_request(ENT))
         # When the client writes and the sender answers
@@ -86,13 +91,7 @@ def test_model_is_asked_once_when_the_claim_loses_the_teams_turn_and_chooses_aga
         return real_claim(self, *args, **kwargs)
 
     monkeypatch.setattr(Store, "claim_send", claim_send)
-    answer = '{"subject": "paediatric ENT consultation", "language": "en", "entry": null}'
-    response = {
-        "output": {"message": {"role": "assistant", "content": [{"text": answer}]}},
-        "stopReason": "end_turn",
-        "usage": {"inputTokens": 380, "outputTokens": 22, "totalTokens": 402},
-        "metrics": {"latencyMs": 410},
-    }
+    response = ent_answer()
     with Stubber(bedrock_mode) as stub:
         # (one answer only: a second question would find none and fall back to the rules)
         stub.add_response("converse", response, converse_request(ENT))
