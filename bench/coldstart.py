@@ -126,7 +126,7 @@ STEP_OPTIONS: dict[str, tuple[str, str, str]] = {
         'DynamoDBPersistenceLayer(table_name="t")',
         'DynamoDBPersistenceLayer(table_name="t", boto3_client=ddb)',
     ),
-    "the webhook's own route adapter instead of Powertools' APIGatewayHttpResolver": (
+    "the webhook's and the lead API's own route adapter, not Powertools' APIGatewayHttpResolver": (
         "import base64, binascii, json",
         "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver\n"
         "APIGatewayHttpResolver()",

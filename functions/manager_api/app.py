@@ -3,6 +3,9 @@
 GET  /leads/{chatId}            the lead, its request status and a page of its messages
                                 (?limit=1..200, default 50; ?cursor=<next_cursor>)
 POST /leads/{chatId}/messages   {"body", "idempotency_key"} -> 202 {"message_id"}
+
+Two routes that only the gateway invokes: the function dispatches on the event's `routeKey`
+(`session_reply.http_api`) instead of loading Powertools' `APIGatewayHttpResolver`.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import gc
 # (later collections skip it) and the collector runs again.
 gc.disable()
 
+import json
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -34,51 +38,32 @@ from session_reply.errors import ConflictError, NotFoundError, RetryableError, V
 from session_reply.flows.context import prepare
 from session_reply.flows.queue_manager_message import ManagerMessageRequest, queue_manager_message
 from session_reply.flows.read_lead import Page, read_lead
+from session_reply.http_api import (
+    NOT_FOUND,
+    answer,
+    body_text,
+    path_parameter,
+    query_parameter,
+)
 from session_reply.observability import logger, metrics
 from session_reply.onemsg.wire import normalise_chat_id
 from session_reply.settings import get_settings
 
-app = APIGatewayHttpResolver()
+Event = dict[str, Any]
+Reply = dict[str, Any]
 
 
-def _json(status: int, body: dict[str, Any]) -> Response[dict[str, Any]]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
-
-
-@app.exception_handler(ValidationError)
-def _bad_request(exc: ValidationError) -> Response[dict[str, Any]]:
-    return _json(400, {"message": str(exc)})
-
-
-@app.exception_handler(NotFoundError)
-def _not_found(exc: NotFoundError) -> Response[dict[str, Any]]:
-    return _json(404, {"message": str(exc)})
-
-
-@app.exception_handler(ConflictError)
-def _conflict(exc: ConflictError) -> Response[dict[str, Any]]:
-    return _json(409, {"message": str(exc), **exc.details})
-
-
-@app.exception_handler(RetryableError)
-def _unavailable(exc: RetryableError) -> Response[dict[str, Any]]:
-    logger.exception("lead API temporarily unavailable")
-    return _json(503, {"message": "temporarily unavailable, retry with the same idempotency_key"})
-
-
-def _chat_id(raw: str) -> str:
+def _chat_id(event: Event) -> str:
     """`/leads/77011234567@c.us`, its URL-encoded form, or bare digits."""
-    chat_id = normalise_chat_id(unquote(raw))
+    chat_id = normalise_chat_id(unquote(path_parameter(event, "chatId") or ""))
     if not chat_id:
         raise ValidationError("chatId must be a WhatsApp chat id like 77011234567@c.us")
     return chat_id
 
 
-@app.get("/leads/<chat_id>")
-def get_lead(chat_id: str) -> Response[dict[str, Any]]:
-    event = app.current_event
-    page = Page.parse(event.get_query_string_value("limit"), event.get_query_string_value("cursor"))
-    return _json(200, read_lead(_chat_id(chat_id), page=page))
+def get_lead(event: Event) -> Reply:
+    page = Page.parse(query_parameter(event, "limit"), query_parameter(event, "cursor"))
+    return answer(200, read_lead(_chat_id(event), page=page))
 
 
 # The caller's idempotency_key: a retried POST gets the first answer back without touching
@@ -105,31 +90,52 @@ def queue_once(request: dict[str, str]) -> dict[str, Any]:
     return {"message_id": queued.message_id, "status": "queued", "duplicate": not queued.created}
 
 
-@app.exception_handler(IdempotencyValidationError)
-def _key_reused(exc: IdempotencyValidationError) -> Response[dict[str, Any]]:
-    return _json(409, {"message": "this idempotency_key was already used for a different message"})
-
-
-@app.exception_handler(IdempotencyAlreadyInProgressError)
-def _in_progress(exc: IdempotencyAlreadyInProgressError) -> Response[dict[str, Any]]:
-    return _json(409, {"message": "a request with this idempotency_key is in progress; retry"})
-
-
-@app.post("/leads/<chat_id>/messages")
-def post_message(chat_id: str) -> Response[dict[str, Any]]:
+def post_message(event: Event) -> Reply:
     try:
-        payload = app.current_event.json_body
+        payload = json.loads(body_text(event) or "null")
     except ValueError as exc:
         raise ValidationError("the request body must be JSON") from exc
-    request = ManagerMessageRequest.parse(_chat_id(chat_id), payload)
-    return _json(202, queue_once(request=asdict(request)))
+    request = ManagerMessageRequest.parse(_chat_id(event), payload)
+    return answer(202, queue_once(request=asdict(request)))
+
+
+ROUTES: dict[str, Callable[[Event], Reply]] = {
+    "GET /leads/{chatId}": get_lead,
+    "POST /leads/{chatId}/messages": post_message,
+}
+
+
+def route(event: Event) -> Reply:
+    """The route's answer; a refusal of ours is a 4xx with a message, a store that is not
+    answering a 503 (the same idempotency_key may be retried)."""
+    handler = ROUTES.get(str(event.get("routeKey")))
+    if handler is None:
+        return answer(404, NOT_FOUND)
+    try:
+        return handler(event)
+    except ValidationError as exc:
+        return answer(400, {"message": str(exc)})
+    except NotFoundError as exc:
+        return answer(404, {"message": str(exc)})
+    except ConflictError as exc:
+        return answer(409, {"message": str(exc), **exc.details})
+    except IdempotencyValidationError:
+        message = "this idempotency_key was already used for a different message"
+        return answer(409, {"message": message})
+    except IdempotencyAlreadyInProgressError:
+        message = "a request with this idempotency_key is in progress; retry"
+        return answer(409, {"message": message})
+    except RetryableError:
+        logger.exception("lead API temporarily unavailable")
+        message = "temporarily unavailable, retry with the same idempotency_key"
+        return answer(503, {"message": message})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: Event, context: LambdaContext) -> Reply:
     idempotency.register_lambda_context(context)
-    return app.resolve(event, context)
+    return route(event)
 
 
 gc.freeze()

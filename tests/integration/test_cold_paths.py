@@ -1,5 +1,5 @@
 """What the handlers load when: the sender's send path after its first batch, the
-webhook's own reading of the HTTP API event."""
+webhook's and the lead API's own reading of the HTTP API event."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 from session_reply.flows import context
 
-from tests.conftest import LambdaContext, Stack, hook_event, reset_caches, sqs_record
+from tests.conftest import (
+    LambdaContext,
+    Stack,
+    hook_event,
+    load_event,
+    reset_caches,
+    sqs_record,
+)
 
 
 class ShortOnTime(LambdaContext):
@@ -84,3 +91,30 @@ def test_random_is_reseeded_after_a_snapstart_restore_when_the_runtime_has_the_h
     context.prepare(events=False)
     # Then each restored environment reseeds the jitter's generator
     assert hooks == [random.seed]
+
+
+def test_lead_api_route_adapter_answers_like_the_resolver_when_events_are_unusual(
+    stack: Stack,
+) -> None:
+    # Given a lead whose request was answered (its auto-reply drained from the queue)
+    stack.post_hook(hook_event("webhook/inbound.json"))
+    for message in stack.receive():
+        stack.sqs.delete_message(QueueUrl=stack.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    # A route the lead API does not have: 404, nothing queued
+    event = load_event("manager_api/post_message.json")
+    assert stack.call_api({**event, "routeKey": "DELETE /leads/{chatId}"})[0] == 404
+    # A base64-encoded body is read as the text it encodes
+    encoded = {
+        **event,
+        "body": base64.b64encode(event["body"].encode()).decode(),
+        "isBase64Encoded": True,
+    }
+    status, body = stack.call_api(encoded)
+    assert status == 202 and body["status"] == "queued"
+    # A body that is not JSON, and a chat id that is not one: 400 with a message
+    status, body = stack.call_api({**event, "body": "{not json"})
+    assert (status, body["message"]) == (400, "the request body must be JSON")
+    status, body = stack.call_api({**event, "pathParameters": {"chatId": "nobody"}})
+    assert status == 400 and "chatId" in body["message"]
+    # Only the one well-formed POST was queued
+    assert [json.loads(m["Body"])["kind"] for m in stack.receive()] == ["manager_message"]
