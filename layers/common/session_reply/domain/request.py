@@ -17,9 +17,9 @@ from session_reply.domain.subject import (
     opening_languages,
 )
 from session_reply.domain.subject_model import ModelAnswer
-from session_reply.domain.topic import Topic, extract_topic
+from session_reply.domain.topic import OTHER as OTHER  # the category when no rule matched
+from session_reply.domain.topic import Topic, category_label, extract_topic
 
-OTHER = "other"  # the category when no topic rule matched
 CATALOGUE = "catalogue"  # the subject's rule when a catalogue entry named it
 MODEL = "model"  # the subject's rule, and the language's source, when the model named them
 
@@ -33,8 +33,7 @@ class RequestSummary:
 
     @property
     def category_label(self) -> str:
-        matched = self.category.rule_id not in ("excerpt", "media", "neutral")
-        return self.category.label if matched else OTHER
+        return category_label(self.category)
 
     def fields(self) -> dict[str, object]:
         """The lead's fields: `topic` is the {{2}} the reply names."""

@@ -340,6 +340,14 @@ def clean_excerpt(text: str, max_chars: int = 40) -> str:
     return f"{cut.rstrip(' ,.!?;:-—–') or excerpt[:max_chars]}…"
 
 
+OTHER = "other"  # the category when no topic rule matched
+
+
+def category_label(topic: Topic) -> str:
+    """The category routing, the CRM and analytics use: the matched rule's label, else OTHER."""
+    return topic.label if topic.rule_id not in ("excerpt", "media", "neutral") else OTHER
+
+
 def extract_topic(text: str, message_type: str = "chat", excerpt_chars: int = 40) -> Topic:
     words = _words(text)
     chosen = _choose(words)

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 from session_reply.bus import Event
 from session_reply.domain.phone import display_phone
-from session_reply.domain.request import summarise
 from session_reply.domain.status import (
     AUTHOR_CLIENT,
     AUTHOR_EXTERNAL,
     AUTHOR_MANAGER,
     LEAD_NEW,
 )
+from session_reply.domain.topic import category_label, extract_topic
 from session_reply.domain.window import window_expires_at
 from session_reply.flows.context import Context
 from session_reply.flows.lifecycle import lead_status_event, mark_human_response
@@ -154,7 +154,7 @@ def _client_message(message: InboundMessage, ctx: Context) -> Received:
     at = now()
     item = _message_item(message, AUTHOR_CLIENT, "in", at)
     expires = window_expires_at(message.time, settings.window_seconds)
-    summary = summarise(message.text, message.type, None, settings.default_language, detect=False)
+    category = category_label(extract_topic(message.text, message.type))
     profile: dict[str, object] = {
         "phone": display_phone(message.chat_id),  # None (not stored) for a linked id
         **({"name": message.sender_name} if message.sender_name else {}),
@@ -171,11 +171,10 @@ def _client_message(message: InboundMessage, ctx: Context) -> Received:
             # never takes it (a crash between this write and the queue).
             "awaiting_pk": AWAITING_REPLY,
             "awaiting_since": at,
-            # Provisional: the sender settles subject, language, category and manager
-            # after the burst (the lead keeps the chat's language until then).
-            "topic": summary.subject.phrase,
-            "topic_rule": summary.subject.rule,
-            "category": summary.category_label,
+            # Provisional: the sender settles the category from the whole burst, with the
+            # subject ({{2}}, `topic`), the language and the manager. A request a person
+            # answers first gets no reply and so no subject; its category is this one.
+            "category": category,
         },
         # A request opens when the chat has no client message within the session gap.
         condition="attribute_not_exists(#last_inbound_at) OR #last_inbound_at < :threshold",
@@ -186,7 +185,6 @@ def _client_message(message: InboundMessage, ctx: Context) -> Received:
         "SK": f"SESSION#{message.time:010d}#{message.id}",
         "opened_at": message.time,
         "inbound_id": message.id,
-        "topic": summary.subject.phrase,
     }
     cancelled = ctx.store.open_session(
         _pointer(message, "in", AUTHOR_CLIENT, True), item, session, lead
