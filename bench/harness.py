@@ -1,10 +1,13 @@
 """The real handlers in this process, against a moto *server* on loopback.
 
-`Harness` starts a ThreadedMotoServer with every table, queue, bus and SSM parameter of
-template.yaml (devstack's `LocalAws`), a 1MSG simulator (no webhooks registered: the bench
-posts the echo and the acks itself, when it wants them), sets the environment the template
-gives the functions, and imports ``functions/<dir>/app.py`` as Lambda would (the layer's
-folder on ``sys.path``). Everything it changes in the process (env vars, ``sys.path``, the
+`Harness` starts a moto server in a process of its own, with every table, queue, bus and SSM
+parameter of template.yaml (devstack's `LocalAws`), a 1MSG simulator (no webhooks registered:
+the bench posts the echo and the acks itself, when it wants them), sets the environment the
+template gives the functions, and imports ``functions/<dir>/app.py`` as Lambda would (the layer's
+folder on ``sys.path``). moto runs in its own process because Lambda's holds only the
+function: in this one, every full pass of the collector walked moto's tables too (pauses of
+hundreds of milliseconds in the latency tail); ``BENCH_MOTO_IN_PROCESS=1`` puts it back in
+this process's threads, to compare. Everything it changes in the process (env vars, ``sys.path``, the
 product's per-container caches, the Powertools log stream) is put back by `stop`.
 
 The functions' JSON logs and EMF metrics go to a `ByteSink`: counted (bytes, lines, metric
@@ -181,7 +184,9 @@ class Harness:
         self.simulator = OneMsgSimulator(CHANNEL, TOKEN, ack_delay=0.0)
         self.simulator.start()
         ctx.parameters["OneMsgApiUrl"] = str(self.simulator.url)
-        self.aws = LocalAws(template, ctx, Secrets(TOKEN, SECRET))
+        # moto in a process of its own: the handlers' process holds only them, as on Lambda.
+        own = os.environ.get("BENCH_MOTO_IN_PROCESS") != "1"
+        self.aws = LocalAws(template, ctx, Secrets(TOKEN, SECRET), own_process=own)
         self.aws.start()
         env: dict[str, str] = dict(self.aws.function_env())
         for fn in template.functions():

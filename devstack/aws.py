@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,6 +59,9 @@ class LocalAws:
     queue_urls: dict[str, str] = field(default_factory=dict)  # logical id -> url
     crm_queue_url: str = ""
     host: str = "127.0.0.1"  # another address (Docker's bridge) lets containers reach it
+    # The server in a process of its own (`devstack.moto_process`), not in this one's threads.
+    own_process: bool = False
+    process: subprocess.Popen[str] | None = None
 
     def start(self) -> LocalAws:
         """The server and every resource (`LocalStack` splits this to overlap cold starts)."""
@@ -66,6 +71,9 @@ class LocalAws:
         return self
 
     def start_server(self) -> None:
+        if self.own_process:
+            self._start_process()
+            return
         # moto's werkzeug logs every request line to stderr; the stack has its own output.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # DynamoDB isolation, and transactions and queries that cost what they touch.
@@ -76,6 +84,20 @@ class LocalAws:
         self.endpoint_url = f"http://{host}:{port}"
         # moto keeps its state in this process: start from nothing, whatever ran before.
         self._reset()
+
+    def _start_process(self) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - this interpreter, our module
+            [sys.executable, "-m", "devstack.moto_process", self.host],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        port = self.process.stdout.readline().strip()
+        if not port.isdigit():
+            self.process.kill()
+            raise RuntimeError("the moto server process did not start")
+        self.endpoint_url = f"http://{self.host}:{port}"
 
     def create_queues(self) -> None:
         """Queues first: their URLs (an SQS queue's !Ref) go into the functions' environment."""
@@ -92,6 +114,14 @@ class LocalAws:
             self._reset()  # leave no tables or queues behind for whatever runs next here
             self.server.stop()
             self.server = None
+        if self.process is not None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()  # the server stops at EOF
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None
 
     def _reset(self) -> None:
         """moto's own reset: its backends are global to the process (one stack per process)."""
