@@ -307,7 +307,7 @@ def latency_rows(result: LatencyResult) -> list[Row]:
 
 def _collector_note(sampled: Sampled, q: float) -> str:
     """How much of the tail is the garbage collector's (a full pass walks every object the
-    process holds: here moto's tables too)."""
+    process holds: moto's tables too when it runs in this process, see `bench.harness`)."""
     with_full = sum(1 for n in sampled.full_gcs if n)
     if not sampled.full_gcs:
         return ""
