@@ -9,7 +9,9 @@ background worker with a delay between steps. Faults (429, 500, closed window, q
 accept, ...) and delivery quirks (duplicated, reordered or withheld acks) are switched on from the
 tests or over the ``/_sim/`` control API, for every chat or (``phone``) for one chat only, so
 scenarios on different chats can run at the same time. ``outage(seconds)`` stops listening for a
-while: calls meet a refused connection, as when 1MSG cannot be reached at all.
+while: calls meet a refused connection, as when 1MSG cannot be reached at all. The
+``clock_skew`` option sets 1MSG's clock ahead of ours (or behind) for a chat: every time it
+stamps (``now(phone)``, echoes, statuses, the chat's history) moves with it.
 
 Run it on its own:
 ``python -m devstack.simulator --port 8088 --channel 100001 --token local-token``.
@@ -96,6 +98,9 @@ def _default_options(ack_delay: float) -> JSON:
         "fail_with": None,
         "latency": 0.0,
         "history": True,  # False: `GET messages` fails for this chat (500)
+        # Seconds 1MSG's clock (or the client phone's) is ahead of ours (negative: behind):
+        # added to every time it stamps (messages, echoes, statuses, the chat's history).
+        "clock_skew": 0.0,
     }
 
 
@@ -116,6 +121,10 @@ def _validate_options(current: JSON, opts: dict[str, Any]) -> JSON:
         elif key in ("ack_delay", "latency"):
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"option {key!r} must be a number of seconds >= 0")
+            value = float(value)
+        elif key == "clock_skew":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError("option 'clock_skew' must be a number of seconds")
             value = float(value)
         elif key == "fail_with" and value is not None and not isinstance(value, str):
             raise ValueError("option 'fail_with' must be an error text or null")
@@ -362,6 +371,7 @@ class OneMsgSimulator:
         self._lock = threading.RLock()
         self._cv = threading.Condition(self._lock)
         self._stopping = threading.Event()
+        self._resume = threading.Event()  # set: an outage ends now
         self._server: _Server | None = None
         self._server_thread: threading.Thread | None = None
         self._worker_thread: threading.Thread | None = None
@@ -418,13 +428,15 @@ class OneMsgSimulator:
     def outage(self, seconds: float) -> None:
         """Stop listening for ``seconds``: every call meanwhile meets a refused connection
         (nothing reaches the API, so nothing is recorded), then serve again on the same port.
-        Webhook deliveries go on. Calls already in progress are answered."""
+        Webhook deliveries go on. Calls already in progress are answered. ``resume()`` ends
+        it earlier."""
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
             raise ValueError("outage 'seconds' must be a number > 0")
         with self._lock:
             if self._server is None or self._stopping.is_set():
                 raise RuntimeError("the simulator is not serving (not started, or in an outage)")
             server, self._server = self._server, None
+            self._resume.clear()
         server.shutdown()
         server.server_close()
         log.info("1MSG simulator: outage for %.1f s", seconds)
@@ -436,8 +448,13 @@ class OneMsgSimulator:
         with self._lock:
             return bool(self._port) and self._server is None and not self._stopping.is_set()
 
+    def resume(self) -> None:
+        """End the outage now (serving again takes a moment: see ``in_outage``)."""
+        self._resume.set()
+
     def _end_outage(self, seconds: float) -> None:
-        if self._stopping.wait(seconds):
+        self._resume.wait(seconds)
+        if self._stopping.is_set():
             return
         deadline = time.monotonic() + 5.0
         while True:
@@ -462,6 +479,7 @@ class OneMsgSimulator:
             if self._stopping.is_set():
                 return
             self._stopping.set()
+            self._resume.set()
             self._cv.notify_all()
         with self._lock:
             server, self._server = self._server, None
@@ -520,6 +538,10 @@ class OneMsgSimulator:
             merged = copy.deepcopy(self._options)
             merged.update(copy.deepcopy(self._chat_options.get(phone or "", {})))
             return merged
+
+    def now(self, phone: str | None = None) -> int:
+        """1MSG's clock (unix seconds) for that chat: ours plus its ``clock_skew``."""
+        return int(time.time() + float(self._options_for(phone)["clock_skew"]))
 
     def settings(self) -> JSON:
         with self._lock:
@@ -607,7 +629,7 @@ class OneMsgSimulator:
             "author": f"{phone}@c.us",
             "fromMe": from_me,
             "self": 0,
-            "time": int(time.time()) if at is None else at,
+            "time": self.now(phone) if at is None else at,
             "quotedMsgId": None,
             "isForwarded": 0,
         }
@@ -806,8 +828,10 @@ class OneMsgSimulator:
             since = float(query.get("min_time") or 0)
         except ValueError:
             return _Reply(400, {"error": "Parameter 'min_time' must be unix seconds"})
-        if not self._options_for(phone)["history"]:
+        opts = self._options_for(phone)
+        if not opts["history"]:
             return _Reply(500, {"error": "Internal server error"})
+        skew = float(opts["clock_skew"])
         with self._lock:
             items = [
                 {
@@ -817,10 +841,10 @@ class OneMsgSimulator:
                     "chatId": s["chatId"],
                     "fromMe": True,
                     "self": 1,
-                    "time": int(s["at"]),
+                    "time": int(s["at"] + skew),
                 }
                 for s in self._sent
-                if s["phone"] == phone and s["at"] >= since
+                if s["phone"] == phone and s["at"] + skew >= since
             ]
         return _Reply(200, {"messages": items, "lastMessageNumber": len(items)})
 
@@ -967,7 +991,7 @@ class OneMsgSimulator:
                     "author": f"{phone}@c.us",
                     "fromMe": True,
                     "self": 1,
-                    "time": int(time.time()),
+                    "time": int(time.time() + float(opts["clock_skew"])),
                     "quotedMsgId": payload.get("quotedMsgId"),
                     "isForwarded": 0,
                 }
@@ -994,7 +1018,7 @@ class OneMsgSimulator:
             hook: JSON = {
                 "id": mid,
                 "status": status,
-                "timestamp": int(time.time()),
+                "timestamp": int(time.time() + float(opts["clock_skew"])),
                 "recipient_id": phone,
             }
             if status == "failed":

@@ -1023,6 +1023,17 @@ def test_calls_meet_a_refused_connection_when_in_an_outage(
     assert send(api).status_code == 200
 
 
+def test_outage_ends_before_its_time_when_resumed(sim: OneMsgSimulator, api: httpx.Client) -> None:
+    # Given an outage of an hour
+    sim.outage(3600)
+    with pytest.raises(httpx.ConnectError):
+        send(api)
+    # When it is resumed; Then the same URL serves again (the wait is far below the hour)
+    sim.resume()
+    wait_for(lambda: not sim.in_outage())
+    assert send(api).status_code == 200
+
+
 def test_outage_over_the_control_api_refuses_calls_when_started(
     sim: OneMsgSimulator,
 ) -> None:
@@ -1059,3 +1070,33 @@ def test_history_fails_for_the_chat_when_its_history_option_is_off(
     answer = api.get("/messages", params={"chatId": CHAT_ID, "min_time": 0})
     assert answer.status_code == 500
     assert api.get("/messages", params={"min_time": 0}).status_code == 400
+
+
+def test_every_time_1msg_stamps_is_a_day_ahead_when_the_chat_clock_is_skewed(
+    sim: OneMsgSimulator, api: httpx.Client, receiver: Receiver
+) -> None:
+    # Given 1MSG's clock a day ahead for this chat only
+    day = 86_400
+    sim.set_options(PHONE, clock_skew=day)
+    acks_on(api)
+    before = int(time.time())
+    # When a message is sent to the chat, and one to another chat
+    mid = send(api, "Hello, Ann!").json()["id"]
+    other = send(api, "elsewhere", phone="12025550199").json()["id"]
+    wait_for(lambda: len(api.get("/hookInfo", params={"messageId": mid}).json()["hooks"]) == 3)
+    # Then the chat's clock, its echo, its statuses and its history are a day ahead
+    assert sim.now(PHONE) >= before + day and sim.now("12025550199") < before + day
+    echoes = {
+        m["id"]: m["time"]
+        for m in wait_for(lambda: len(receiver.messages()) == 2 and receiver.messages())
+    }
+    assert echoes[mid] >= before + day and echoes[other] < before + day
+    hooks = api.get("/hookInfo", params={"messageId": mid}).json()["hooks"]
+    assert all(h["timestamp"] >= before + day for h in hooks)
+    history = api.get("/messages", params={"chatId": CHAT_ID, "min_time": before + day}).json()
+    assert [(m["id"], m["time"] >= before + day) for m in history["messages"]] == [(mid, True)]
+
+
+def test_set_options_raises_when_clock_skew_is_not_a_number(sim: OneMsgSimulator) -> None:
+    with pytest.raises(ValueError, match="clock_skew"):
+        sim.set_options(PHONE, clock_skew="a day")

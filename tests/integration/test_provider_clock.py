@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from session_reply.onemsg.wire import MAX_CLOCK_SKEW_SECONDS
 from session_reply.settings import get_settings
 
-from tests.conftest import REPLY_ID, Stack, hook_event, load_event, with_body
+from tests.conftest import REPLY_ID, Stack, hook_event, load_event, reset_caches, with_body
 
 A_MONTH = 30 * 86_400
 
@@ -45,3 +46,25 @@ def test_status_time_is_now_plus_skew_at_most_when_hook_timestamp_is_in_the_futu
     out = next(m for m in stack.lead()["messages"] if m.get("provider_id") == REPLY_ID)
     assert out["status"] == "delivered"
     assert out["delivered_at"] <= after + MAX_CLOCK_SKEW_SECONDS
+
+
+def test_a_later_message_opens_a_request_when_an_earlier_one_came_a_month_ahead(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a short session gap and skew, and a client message a month ahead (clamped)
+    monkeypatch.setenv("SESSION_GAP_SECONDS", "60")
+    monkeypatch.setenv("CLOCK_SKEW_SECONDS", "5")
+    reset_caches()
+    start = time.time()
+    monkeypatch.setattr(time, "time", lambda: start)
+    stack.post_hook(hook_event("webhook/inbound.json", id="wamid.ahead", time=int(start) + A_MONTH))
+    lead = stack.lead()["lead"]
+    assert lead["last_inbound_at"] <= int(start) + 5
+    # When the client writes again, with a right clock, once the gap has passed
+    later = start + 5 + 60 + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    stack.post_hook(hook_event("webhook/inbound.json", id="wamid.later", time=int(later)))
+    # Then that message opens a new request, and the window runs from it
+    lead = stack.lead()["lead"]
+    assert lead["session_id"] == "wamid.later"
+    assert lead["window_expires_at"] == int(later) + get_settings().window_seconds

@@ -70,6 +70,10 @@ class Settings:
     template_namespace: str = ""
     template_language: str = "en"
     session_gap_seconds: int = 86_400
+    # How far ahead of our clock a provider time (a message's `time`, a status's timestamp)
+    # may be: one further ahead is brought back to now plus this (a phone's or 1MSG's clock
+    # running fast must not hold the request and the window open).
+    clock_skew_seconds: int = 120
     window_seconds: int = 86_400
     # The sender refuses free text this close to the window's end: the message must reach
     # 1MSG and WhatsApp before the window shuts.

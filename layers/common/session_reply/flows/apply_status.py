@@ -20,7 +20,7 @@ from session_reply.flows.context import Context
 from session_reply.flows.lifecycle import advance_lead, message_status_event
 from session_reply.observability import count
 from session_reply.onemsg.errors import InvalidRecipientError, WindowClosedError, failure_reason
-from session_reply.onemsg.wire import MAX_CLOCK_SKEW_SECONDS, StatusReport
+from session_reply.onemsg.wire import StatusReport
 from session_reply.store import Item, now
 
 APPLIED = "applied"
@@ -49,7 +49,7 @@ def apply_status(report: StatusReport, ctx: Context | None = None) -> StatusResu
         "error": report.error,
         "chat_id": report.chat_id,
         # A provider clock ahead of ours is brought back to now plus the allowed skew.
-        "at": min(float(report.timestamp), received + MAX_CLOCK_SKEW_SECONDS)
+        "at": min(float(report.timestamp), received + ctx.settings.clock_skew_seconds)
         if report.timestamp
         else received,
         "received_at": received,

@@ -39,7 +39,7 @@ def process_hook(raw: str, ctx: Context | None = None) -> HookResult:
         data = decode_body(raw)
     except MalformedHookError as exc:
         return _keep(ctx, raw, str(exc), result)
-    hook = parse_hook(data, now=int(time.time()))
+    hook = parse_hook(data, now=int(time.time()), skew=ctx.settings.clock_skew_seconds)
     channel = ctx.settings.onemsg_channel_id
     if channel and hook.instance_id != channel:
         # Only our channel's events are processed: one without an instanceId is not known

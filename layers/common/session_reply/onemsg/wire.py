@@ -168,7 +168,7 @@ def _message_type(item: dict[str, Any]) -> str:
     return kind or "chat"
 
 
-def parse_message(item: Any, now: int) -> InboundMessage:
+def parse_message(item: Any, now: int, skew: int = MAX_CLOCK_SKEW_SECONDS) -> InboundMessage:
     if not isinstance(item, dict):
         raise ValueError("message item is not an object")
     message_id = _as_str(item.get("id")).strip()
@@ -179,7 +179,7 @@ def parse_message(item: Any, now: int) -> InboundMessage:
         raise ValueError("message has no chatId")
     sent_at = _unix_seconds(item.get("time"))
     if sent_at is not None:
-        sent_at = min(sent_at, now + MAX_CLOCK_SKEW_SECONDS)
+        sent_at = min(sent_at, now + skew)
     return InboundMessage(
         id=message_id,
         chat_id=chat_id,
@@ -247,7 +247,7 @@ def decode_body(raw: str | bytes | None) -> dict[str, Any]:
     return data
 
 
-def parse_hook(data: dict[str, Any], now: int) -> HookBody:
+def parse_hook(data: dict[str, Any], now: int, skew: int = MAX_CLOCK_SKEW_SECONDS) -> HookBody:
     instance = data.get("instanceId")
     hook = HookBody(instance_id=None if instance in (None, "") else _as_str(instance))
     for key, parse in (("ack", parse_status), ("hooks", parse_status)):
@@ -262,7 +262,7 @@ def parse_hook(data: dict[str, Any], now: int) -> HookBody:
     if isinstance(messages, list):
         for item in messages:
             try:
-                hook.messages.append(parse_message(item, now))
+                hook.messages.append(parse_message(item, now, skew))
             except ValueError as exc:
                 hook.rejected.append((str(exc), item))
     return hook
