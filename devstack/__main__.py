@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return sam_local_main(argv[1:])
     if argv[:1] == ["faults"]:
-        # Its own options (--seed, --chats, --only); see devstack/faults.py.
+        # Its own options (--seed, --chats, --only); see devstack/faults/.
         from devstack.faults import main as faults_main
 
         return faults_main(argv[1:])
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands.add_parser("demo", help="answer a client's message end to end, print the timeline")
     commands.add_parser(
-        "faults", help="fault scenarios against the full local stack (see devstack/faults.py)"
+        "faults", help="fault scenarios against the full local stack (see devstack/faults/)"
     )
     invoke_cmd = commands.add_parser("invoke", help="run one event through one function")
     invoke_cmd.add_argument("function", help="logical id, e.g. WebhookFunction")

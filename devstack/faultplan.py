@@ -11,7 +11,8 @@ hooks before it imports its handler:
   matching ``sqs`` step fails SendMessage the same way;
 - every 1MSG call goes through ``httpx.Client.send``: a ``crash`` step kills the worker
   (``os._exit``, as an OOM or the runtime's timeout does) right after 1MSG answered the
-  method it names, before the handler sees the answer.
+  method it names, before the handler sees the answer (or, when the answer is late, while
+  waiting for it).
 
 A step is scoped to one function and to one chat (its phone digits must occur in the request;
 ``contains`` narrows it to requests holding that text) and is consumed ``times`` times,
@@ -143,9 +144,16 @@ def _hook_httpx(path: Path, function: str) -> None:
     original = httpx.Client.send
 
     def send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        response = original(self, request, *args, **kwargs)
         method = request.url.path.rsplit("/", 1)[-1]
         body = request.content.decode(errors="replace") if request.content else ""
+        try:
+            response = original(self, request, *args, **kwargs)
+        except httpx.TimeoutException:
+            # On a busy machine 1MSG's answer can be late: killed while waiting for it (as
+            # at Lambda's timeout), 1MSG may have it all the same.
+            if _take(path, "crash", function, body + str(request.url), method) is not None:
+                os._exit(137)
+            raise
         if _take(path, "crash", function, body + str(request.url), method) is not None:
             os._exit(137)  # killed after 1MSG answered, before the handler heard it
         return response
