@@ -34,6 +34,21 @@ def happy(h: Harness) -> Case:
     )
 
 
+# WhatsApp ids that national numbering plans call invalid, and that 1MSG reaches: Brazil's
+# older 8-digit mobile form (55 + area + 8 digits) and Mexico's 521 + 10 digits.
+NATIONAL_IDS = (("Brazil 8-digit id", "55119"), ("Mexico 521 id", "521551"))
+
+
+def national_ids(h: Harness) -> list[Case]:
+    """Clients at such ids are answered at the id 1MSG gave, like any other."""
+    cases = []
+    for label, prefix in NATIONAL_IDS:
+        case = happy(h)
+        case.label, case.phone = label, prefix + h.phone()[-7:]
+        cases.append(case)
+    return cases
+
+
 def duplicate_sequential(h: Harness, times: int = 3) -> Case:
     phone, mid, name, text = h.phone(), h.new_id(), h.name(), h.question()
     body: JSON = {}
@@ -254,6 +269,7 @@ def hostile_cases(h: Harness) -> list[Case]:
     body_case("oversized (300 KB)", lambda c: h.hook(client(c, "x" * 300_000)))
     body_case("oversized (480 KB of emoji)", lambda c: h.hook(client(c, "\U0001f600" * 120_000)))
     body_case("wrong instanceId", lambda c: h.hook(client(c), instance_id=str(int(h.channel) + 1)))
+    body_case("no instanceId", lambda c: {"messages": [client(c)]})
     body_case(
         'type: "calls"',
         lambda c: {

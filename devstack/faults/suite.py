@@ -39,6 +39,7 @@ from devstack.faults.cases_webhook import (
     hostile_cases,
     kept_bodies_check,
     kept_bodies_since,
+    national_ids,
     two_bursts,
 )
 from devstack.faults.harness import Harness
@@ -132,6 +133,7 @@ def main_scenarios(chats: int = FINALE_CHATS) -> list[Scenario]:
         Scenario("withheld acks (hookInfo)", one(withheld_acks)),
         Scenario("acks before the send result", one(acks_before_result)),
         Scenario("failed ack with error", lambda h: [failed_ack(h, 0), failed_ack(h, 1)]),
+        Scenario("Brazil 8-digit + Mexico 521 ids", national_ids),
         Scenario(
             "hostile bodies", hostile_cases, before=kept_bodies_since, after=kept_bodies_check
         ),
