@@ -20,7 +20,7 @@ What is counted, per scenario and in total:
   API `GET /leads/{chatId}` and the simulator)
 - refused: requests refused with a recorded reason (`sent: false`, closed window, ...)
 - 5xx: webhooks the harness posted again, as 1MSG's guaranteedHooks does, after a 5xx answer
-  or none within 10 s
+  or none within 30 s
 - hookerr: 1MSG's own webhooks (echo, acks) about the scenario's sends that timed out or got
   no 2xx (the simulator gives up after 5 s; guaranteedHooks is on, so it tries again)
 - settle: seconds from the first POST until the send queue is drained and the expected

@@ -40,7 +40,7 @@ def clock_ahead(h: Harness) -> Case:
         posted["first"] = time.time()
         h.post(case, h.hook(h.message(case.chat_id, first, "Hello", name=name)))
         h.post(case, h.hook(h.message(case.chat_id, follow, h.question(), name=name)))
-        h.wait_for(lambda: h.reply_accepted(case.chat_id, first), "the first reply")
+        h.wait_for(lambda: h.reply_settled(case.chat_id, first), "the first reply")
         lead, now = _lead(h, case), time.time()
         ahead = lead["last_inbound_at"] - (now + CLOCK_SKEW)
         if ahead > 0 or lead["window_expires_at"] > now + CLOCK_SKEW + WINDOW_SECONDS:

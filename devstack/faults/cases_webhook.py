@@ -138,7 +138,7 @@ def two_bursts(h: Harness) -> Case:
                 ),
             )
         # The earlier request was answered before the client wrote again.
-        h.wait_for(lambda: h.reply_accepted(case.chat_id, first[0]), "the first reply")
+        h.wait_for(lambda: h.reply_settled(case.chat_id, first[0]), "the first reply")
         now = int(time.time())
         for i, mid in enumerate(second):
             h.post(

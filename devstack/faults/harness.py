@@ -41,6 +41,7 @@ from devstack.faults.model import (
     Post,
     Scenario,
     ScenarioResult,
+    refused,
     reply_of,
 )
 from devstack.simulator import OneMsgSimulator
@@ -186,9 +187,11 @@ class Harness:
     ) -> Any:
         return wait_for(probe, what, seconds)
 
-    def reply_accepted(self, chat_id: str, opener: str) -> bool:
+    def reply_settled(self, chat_id: str, opener: str) -> bool:
+        """The request's reply came to an end: 1MSG accepted it, or it was refused with a
+        reason (the verdict judges which was right)."""
         out = reply_of(self.lead(chat_id), opener)
-        return bool(out and out.get("state") == "ACCEPTED")
+        return bool(out and (out.get("state") == "ACCEPTED" or refused(out)))
 
     def hook_count(self, since: float) -> int:
         """Raw bodies kept for inspection (`HOOK#<day>` items) received since ``since``."""

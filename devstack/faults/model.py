@@ -20,6 +20,9 @@ FAST_ENV = {
     "BURST_SECONDS": "1",
     "POLL_AFTER_SECONDS": "1",  # the poller asks hookInfo after this long without a status
     "SESSION_GAP_SECONDS": "600",  # so a burst 15 minutes ago is an earlier request
+    # ... and its reply, when 1MSG's retry re-queues it (its age counts from the client's
+    # message), is not too old to send (the default 900 s is that burst's age exactly)
+    "MAX_AUTO_REPLY_AGE_SECONDS": "3600",
     "SWEEP_AFTER_SECONDS": "4",  # the poller queues again a reply the sender never took
     "CLOCK_SKEW_SECONDS": "2",  # a provider time further ahead is brought back to now + 2 s
 }
@@ -48,7 +51,7 @@ SESSION_GAP = int(FAST_ENV["SESSION_GAP_SECONDS"])
 # is posted again, up to WEBHOOK_RETRIES times, after 1, 2, 4, 8 and 16 s (a busy machine's
 # slow moment is waited out, as 1MSG's retries wait out a slow Lambda).
 WEBHOOK_RETRIES = 5
-WEBHOOK_TIMEOUT = 10.0
+WEBHOOK_TIMEOUT = 30.0  # API Gateway's own limit for an HTTP API's Lambda integration
 POLL_SECONDS = 0.5
 # Environments started before pass 1, so the finale pays no cold start midway.
 WARM = {"WebhookFunction": 8, "SenderFunction": 5}
