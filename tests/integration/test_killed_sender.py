@@ -113,6 +113,9 @@ def test_1msg_history_settles_a_killed_send_when_no_echo_or_status_came(
     assert history.call_count == 1
     assert history.calls[0].request.url.params["chatId"] == "77011234567@c.us"
     assert send_calls(stack) == 1
+    # and asked from a day before the send: 1MSG filters by its own clock, maybe behind ours
+    min_time = int(history.calls[0].request.url.params["min_time"])
+    assert min_time <= int(out["created_at"]) - 86_400
 
 
 def test_killed_send_is_recorded_unknown_not_resent_when_1msg_cannot_tell(

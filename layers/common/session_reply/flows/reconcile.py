@@ -49,8 +49,11 @@ from session_reply.store import (
 )
 
 _SENT_METRIC = {AUTHOR_MANAGER: "ManagerMessageSent", AUTHOR_WELCOME: "WelcomeSent"}
-# How far 1MSG's clock may be behind ours when its history is read from the claim time.
-HISTORY_SKEW_SECONDS = 120
+# How far 1MSG's clock may be behind ours when its history is read from the claim time:
+# 1MSG filters `min_time` by its own clock, so a clock minutes behind would hide the send
+# and it would go twice. A day covers any clock still usable; a same-text message of
+# another request in that day is told apart by its stored id (`_unclaimed`).
+HISTORY_SKEW_SECONDS = 86_400
 
 
 @dataclass(slots=True)
