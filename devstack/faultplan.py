@@ -52,21 +52,26 @@ class _locked:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.plan: list[dict[str, Any]] = []
+        self.text = ""
 
     def __enter__(self) -> list[dict[str, Any]]:
         self.file = open(self.path, "a+", encoding="utf-8")
         fcntl.flock(self.file, fcntl.LOCK_EX)
         self.file.seek(0)
-        text = self.file.read()
-        self.plan = json.loads(text) if text.strip() else []
+        self.text = self.file.read()
+        self.plan = json.loads(self.text) if self.text.strip() else []
         return self.plan
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self.file.seek(0)
-            self.file.truncate()
-            self.file.write(json.dumps(self.plan))
-            self.file.flush()
+            # Written back only when it changed: every AWS call of every worker reads it,
+            # and a rewrite is a moment in which the file is empty.
+            text = json.dumps(self.plan)
+            if text != self.text:
+                self.file.seek(0)
+                self.file.truncate()
+                self.file.write(text)
+                self.file.flush()
         finally:
             fcntl.flock(self.file, fcntl.LOCK_UN)
             self.file.close()
@@ -75,7 +80,9 @@ class _locked:
 def _take(path: Path, kind: str, function: str, text: str, operation: str) -> dict[str, Any] | None:
     """Consume the first step of `kind` for this function whose phone occurs in `text`."""
     try:
-        if path.stat().st_size <= 2:  # "[]": nothing planned, no lock taken
+        # "[]": nothing planned, no lock taken. (Empty is not "nothing": another worker may
+        # be writing it back, and a step read then would be missed.)
+        if path.stat().st_size == 2:
             return None
     except OSError:
         return None
