@@ -84,6 +84,100 @@ def test_subject_comes_from_a_later_sentence_that_asks_when_the_first_is_a_word_
     assert found.phrase == "стукає підвіска спереду"
 
 
+@pytest.mark.parametrize(
+    ("text", "language", "subject"),
+    [
+        ("Hi. My daughter is 6 and loves the water. Do you have swimming lessons for kids?", "en",
+         "swimming lessons for kids"),
+        ("mi hija tiene 6 años, tienen clases de natación para niños?", "es",
+         "clases de natación para niños"),
+        ("Ich habe seit Wochen Knieschmerzen, vor allem abends. Haben Sie noch freie Termine "
+         "für Physiotherapie?", "de", "Termine für Physiotherapie"),
+        ("kızım 8 yaşında, yüzme kursu var mı?", "tr", "yüzme kursu"),
+    ],
+)  # fmt: skip
+def test_subject_is_the_request_not_the_context_when_the_message_opens_with_the_situation(
+    text: str, language: str, subject: str
+) -> None:
+    assert extract_subject(text, "chat", language).phrase == subject
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "subject"),
+    [
+        ("Добрый день\nпо объявлению на Циан\nдвушка на Соколе еще сдается?", "ru",
+         "двушка на Соколе"),
+        ("Good morning\nI saw your listing for the 3 bed house in Leeds on rightmove", "en",
+         "the 3 bed house in Leeds"),
+        ("Boa noite\nvi o anúncio do apartamento em Moema no OLX", "pt", "apartamento em Moema"),
+    ],
+)  # fmt: skip
+def test_subject_names_the_offer_not_where_it_was_seen_when_the_client_cites_a_listing(
+    text: str, language: str, subject: str
+) -> None:
+    assert extract_subject(text, "chat", language).phrase == subject
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "subject"),
+    [
+        ("can i book a table for 6 people this saturday around 8pm", "en", "table for 6 people"),
+        ("Столик на 4 человек на завтра на 19:30 есть?", "ru", "Столик на 4 человек"),
+        ("Habt ihr morgen noch einen Termin für Wimpernverlängerung?", "de",
+         "Termin für Wimpernverlängerung"),
+        # a short phrase keeps its time: it is part of what the client asks
+        ("can i see the apartment this saturday", "en", "see the apartment this saturday"),
+    ],
+)  # fmt: skip
+def test_subject_loses_its_time_words_when_the_phrase_is_long(
+    text: str, language: str, subject: str
+) -> None:
+    assert extract_subject(text, "chat", language).phrase == subject
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "subject"),
+    [
+        ("hey\nordered a lamp last week order #51234\nstill not here", "en", "order #51234"),
+        ("здравствуйте\nзаказ 88412 оформляла во вторник\nгде он?", "ru", "заказ 88412"),
+        ("Guten Tag, meine Bestellung 400217 ist nicht angekommen", "de",
+         "meine Bestellung 400217"),
+    ],
+)  # fmt: skip
+def test_subject_is_the_order_when_the_client_gives_its_number(
+    text: str, language: str, subject: str
+) -> None:
+    assert extract_subject(text, "chat", language).phrase == subject
+
+
+def test_subject_keeps_the_request_and_drops_what_follows_when_a_conjunction_opens_a_question() -> (
+    None
+):
+    text = "Сколько стоит МРТ коленного сустава и нужно ли направление?"
+    assert extract_subject(text, "chat", "ru").phrase == "МРТ коленного сустава"
+    text = "Nous sommes un couple de retraités et nous aimerions découvrir la Sicile en mai."
+    assert extract_subject(text, "chat", "fr").phrase == "découvrir la Sicile en mai"
+
+
+def test_subject_is_what_a_thing_does_when_the_client_names_the_thing_first() -> None:
+    text = "Ma Clio 4 1.5 dCi fait un bruit bizarre au démarrage, vous pouvez la regarder ?"
+    assert extract_subject(text, "chat", "fr").phrase == "bruit bizarre au démarrage"
+    text = "Mein Golf 7 braucht neue Bremsen vorne, was kostet das?"
+    assert extract_subject(text, "chat", "de").phrase == "neue Bremsen vorne"
+
+
+def test_subject_drops_the_clients_your_when_it_means_the_business() -> None:
+    text = "Is there a Zapier integration for your invoicing app?"
+    assert extract_subject(text).phrase == "Zapier integration for invoicing app"
+    text = "скільки коштує заміна масла на Тойота Камрі 2.5?"  # and a closing engine size
+    assert extract_subject(text, "chat", "uk").phrase == "заміна масла на Тойота Камрі"
+
+
+def test_subject_skips_a_later_question_that_names_nothing_when_an_earlier_clause_asks() -> None:
+    text = "We're a family of four. We'd like a day trip to Sintra. Could you send me a quote?"
+    assert extract_subject(text).phrase == "day trip to Sintra"
+
+
 @pytest.mark.parametrize("language", NINE)
 def test_subject_is_the_languages_neutral_phrase_when_the_text_is_a_greeting_or_emoji(
     language: str,

@@ -1,21 +1,29 @@
 """What a request is about, in the client's own words: the auto-reply's {{2}}.
 
 The phrases are data: `subject.json` beside this module lists per language the greetings,
-lead-ins ("I'd like to know more about", "сколько стоит"), words dropped first ("your"),
-tails ("please"), words that name nothing alone ("it cost"), sentences about the client
-("my name is") and words a cut phrase must not end on. The rules (rules mode):
+lead-ins ("I'd like to know more about", "сколько стоит"), words dropped first ("a"), tails
+("please"), words that name nothing alone ("it cost", "a quote"), sentences about the client
+("my name is"), openings that tell the client's situation ("my son", "tengo un"), time words,
+the word for an order, and words a cut phrase must not end on. The rules (rules mode):
 
 1. The text (a burst is joined) is split into sentences at line breaks and . ! ? ; (not after
-   an abbreviation: "Dr. Müller"). URLs, e-mails, phone numbers and emoji are dropped.
-2. In each sentence, greetings (of any language) and the language's lead-ins are dropped from
-   the start, again and again, then the words of `drop_first`; tails are dropped from the end.
-3. The first sentence left with a word that names something is the subject: its own words,
-   as written (an all-capitals text is lowered), up to a comma when two words or more and
-   10 characters come before it ("вернуть куртку, не подошел размер").
+   an abbreviation: "Dr. Müller"), and each sentence into clauses at commas and at a
+   conjunction that opens a request of its own ("… 12 amigos | y queremos ir a Bariloche").
+   URLs, e-mails, phone numbers, emoji and listing sites ("на Циан") are dropped.
+2. In each clause, greetings and the language's lead-ins are dropped from the start, again
+   and again, then the words of `drop_first`; tails from the end; a thing that does
+   something gives way to what it does ("Ma Clio 4 fait | un bruit bizarre"); a phrase
+   longer than `time_trim_chars` loses its time words ("table for 6 | this saturday around
+   8pm"); the client's "your" (the business's) goes.
+3. The clause that carries the request is the subject: the first that names something,
+   unless it is a word or two that does not ask and a later one asks; clauses that tell the
+   client's situation ("My son is 7 and…", "ho 45 anni") only when nothing else names. An
+   order named by its number ("заказ 77412") is the subject before all of that.
 4. Longer than `max_chars` (40): cut at the last comma or dash that keeps half of it, else
    before the last conjunction ("and") that keeps 12 characters, else at the last word that
-   fits; never after a dangling word ("for", "в"), never with an ellipsis.
-5. No such sentence: a media message is named by its type ("your photo"), anything else
+   fits; never after a dangling word ("for", "в") or a number cut from its noun, never with
+   an ellipsis.
+5. No such clause: a media message is named by its type ("your photo"), anything else
    (greetings, stickers, emoji) by the language's neutral phrase ("your request").
 """
 
@@ -26,6 +34,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +54,8 @@ _URL = re.compile(
 )
 _PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 _APOSTROPHE = re.compile(r"['’`´]")
+_CLOCK = re.compile(r"\d{1,2}(?:h\d{0,2}|am|pm|uhr)")  # folded: "8pm", "20h30", "20h"
+_NUMBER = re.compile(r"[#№]?\d+(?:[.,]\d+)?")
 _KEPT = "\n+&"  # symbols a subject keeps: "vuelo + hotel"
 _EDGE = " +&,:;-–—/\\\"'«»()[]*_~"
 
@@ -55,6 +66,7 @@ class Subject:
     rule: str  # excerpt | media | neutral
 
 
+@lru_cache(maxsize=16384)
 def fold(word: str) -> str:
     """A word as the phrase lists see it: lower case, no accents or apostrophes, a letter
     held three times or more written once ("hiii", "holaaa"). The ñ stays a letter of its
@@ -83,14 +95,54 @@ class Phrases:
     skip: tuple[tuple[str, ...], ...]
     dangling: frozenset[str]
     breaks: frozenset[str]
+    context: tuple[tuple[str, ...], ...]
+    ages: frozenset[str]
+    times: frozenset[str]
+    time_links: frozenset[str]
+    hour_links: frozenset[str]
+    pivots: tuple[tuple[str, ...], ...]
+    yours: frozenset[str]
+    order: re.Pattern[str] | None
+    sites: re.Pattern[str] | None
 
 
 def _words(value: Any, where: str) -> frozenset[str]:
     return frozenset(" ".join(k) for k in _phrases(value, where))
 
 
+def _alternatives(words: list[str]) -> str:
+    return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+
+
+def _order_pattern(value: Any, where: str) -> re.Pattern[str] | None:
+    """An order named by its number ("order #48213", "заказ 77412", "sipariş verdim no:
+    TR88412"): the word for an order, at most two words, then four digits or more."""
+    _phrases(value, where)
+    if not value:
+        return None
+    return re.compile(
+        rf"(?P<word>(?<!\w)(?:{_alternatives(value)})(?!\w))(?:\s+[^\W\d_]+){{0,2}}?\s*"
+        r"(?P<ref>(?:#|№|n[º°o]\.?:?\s*|nr\.?:?\s*)?[A-Z]{0,3}\d{4,})(?!\w)",
+        re.IGNORECASE,
+    )
+
+
+def _sites_pattern(sites: list[str], prepositions: list[str]) -> re.Pattern[str] | None:
+    """A listing site and the preposition before it ("на Циан", "en Idealista",
+    "sahibinden'deki"): where the client saw the offer, not what they ask about."""
+    if not sites:
+        return None
+    return re.compile(
+        rf"(?:(?<!\w)(?:{_alternatives(prepositions)})\s+)?(?<!\w)(?:{_alternatives(sites)})"
+        r"(?:\.[\w.]+|['’]\w+)?(?!\w)",
+        re.IGNORECASE,
+    )
+
+
 def load(raw: Mapping[str, Any]) -> tuple[int, frozenset[str], dict[str, Phrases]]:
     languages: dict[str, Phrases] = {}
+    sites = raw.get("sites", [])
+    _phrases(sites, "sites")
     for code, entry in dict(raw["languages"]).items():
         where = f"languages.{code}"
         media = dict(entry.get("media", {}))
@@ -107,6 +159,15 @@ def load(raw: Mapping[str, Any]) -> tuple[int, frozenset[str], dict[str, Phrases
             skip=_phrases(entry.get("skip", []), f"{where}.skip"),
             dangling=_words(entry.get("dangling", []), f"{where}.dangling"),
             breaks=_words(entry.get("breaks", []), f"{where}.breaks"),
+            context=_phrases(entry.get("context", []), f"{where}.context"),
+            ages=_words(entry.get("ages", []), f"{where}.ages"),
+            times=_words(entry.get("times", []), f"{where}.times"),
+            time_links=_words(entry.get("time_links", []), f"{where}.time_links"),
+            hour_links=_words(entry.get("hour_links", []), f"{where}.hour_links"),
+            pivots=_phrases(entry.get("pivots", []), f"{where}.pivots"),
+            yours=_words(entry.get("yours", []), f"{where}.yours"),
+            order=_order_pattern(entry.get("orders", []), f"{where}.orders"),
+            sites=_sites_pattern(sites, entry.get("dangling", [])),
         )
     max_chars = int(raw.get("max_chars", 40))
     if max_chars < 10:
@@ -114,9 +175,9 @@ def load(raw: Mapping[str, Any]) -> tuple[int, frozenset[str], dict[str, Phrases
     return max_chars, _words(raw.get("abbreviations", []), "abbreviations"), languages
 
 
-MAX_CHARS, _ABBREVIATIONS, LANGUAGES = load(
-    json.loads(Path(__file__).with_name("subject.json").read_text(encoding="utf-8"))
-)
+_RAW = json.loads(Path(__file__).with_name("subject.json").read_text(encoding="utf-8"))
+MAX_CHARS, _ABBREVIATIONS, LANGUAGES = load(_RAW)
+TIME_TRIM_CHARS = int(_RAW.get("time_trim_chars", 37))
 _ALL_GREETINGS = tuple(
     sorted({g for p in LANGUAGES.values() for g in p.greetings}, key=lambda k: -len(k))
 )
@@ -153,16 +214,36 @@ def media_phrase(message_type: str, language: str) -> str | None:
 # -- the rules -----------------------------------------------------------------------------
 
 
-def _starts(folded: list[str], at: int, options: tuple[tuple[str, ...], ...]) -> int:
+_Options = tuple[tuple[str, ...], ...]
+_BY_WORD: dict[tuple[int, int], dict[str, _Options]] = {}  # (id of a list, 0 first | -1 last)
+
+
+def _by(options: _Options, edge: int) -> dict[str, _Options]:
+    """The phrases of a list by their first (or last) word, longest first: a lookup per
+    word instead of a scan of the list (the lists live as long as the module)."""
+    key = (id(options), edge)
+    if (index := _BY_WORD.get(key)) is None:
+        grouped: dict[str, list[tuple[str, ...]]] = {}
+        for option in options:
+            grouped.setdefault(option[edge], []).append(option)
+        index = _BY_WORD[key] = {word: tuple(group) for word, group in grouped.items()}
+    return index
+
+
+def _starts(folded: list[str], at: int, options: _Options) -> int:
     """Length of the longest of `options` found at folded[at:], else 0."""
-    for option in options:
+    if at >= len(folded):
+        return 0
+    for option in _by(options, 0).get(folded[at], ()):
         if tuple(folded[at : at + len(option)]) == option:
             return len(option)
     return 0
 
 
-def _ends(folded: list[str], end: int, options: tuple[tuple[str, ...], ...]) -> int:
-    for option in options:
+def _ends(folded: list[str], end: int, options: _Options) -> int:
+    if end < 1:
+        return 0
+    for option in _by(options, -1).get(folded[end - 1], ()):
         if len(option) <= end and tuple(folded[end - len(option) : end]) == option:
             return len(option)
     return 0
@@ -232,16 +313,124 @@ def _clean(text: str) -> str:
 @dataclass(frozen=True, slots=True)
 class _Found:
     phrase: str
-    asks: bool  # the sentence asks: it opened with a lead-in or ended with "?"
+    asks: bool  # the clause asks: it opened with a lead-in, or it ends a question
+    context: bool  # the clause tells the client's situation ("my son is 7", "tengo un Seat")
 
 
-def _sentence_subject(sentence: str, stop: str, p: Phrases) -> _Found | None:
-    matches = list(_WORD.finditer(sentence))
+def _is_number(word: str) -> bool:
+    return word.isdigit() and len(word) <= 2
+
+
+def _time_run(folded: list[str], start: int, end: int, p: Phrases) -> int:
+    """Where a run of time words that ends the phrase starts ("this saturday around 8pm",
+    "на завтра на 19:30", "stasera alle 20"), else `end`. A bare number belongs to the run
+    only after an hour's link ("alle 20", "at 5") or another number ("19 30")."""
+    at, timed = end, False
+    for i in range(end - 1, start - 1, -1):
+        word = folded[i]
+        before = folded[i - 1] if i > start else ""
+        hour = _is_number(word) and (
+            before in p.hour_links
+            or (_is_number(before) and i - 1 > start and folded[i - 2] in p.hour_links)
+        )
+        if hour or word in p.times or _CLOCK.fullmatch(word):
+            timed = True
+        elif not (at < end and (word in p.time_links or word in p.hour_links)):
+            break
+        at = i
+    return at if timed else end
+
+
+def _long(matches: list[re.Match[str]], start: int, end: int) -> bool:
+    """Long enough that its time words go first: "table for 6 this saturday around 8pm"
+    keeps «table for 6», "table for 4 tonight at 8" stays whole."""
+    return matches[end - 1].end() - matches[start].start() > TIME_TRIM_CHARS
+
+
+def _timed(folded: list[str], at: int, p: Phrases) -> bool:
+    word = folded[at]
+    if word in p.times or _CLOCK.fullmatch(word):
+        return True
+    if not _is_number(word):
+        return False
+    after = folded[at + 1] if at + 1 < len(folded) else ""
+    return (at > 0 and folded[at - 1] in p.hour_links) or after in p.times
+
+
+def _leading_time(folded: list[str], start: int, end: int, p: Phrases) -> int:
+    """Past the time words that open the phrase ("на вихідні", "morgen", "für Sonntag 12
+    Uhr"), else `start`."""
+    at, timed = start, start
+    while at < end:
+        if _timed(folded, at, p):
+            at = timed = at + 1
+        elif folded[at] in p.time_links or folded[at] in p.hour_links:
+            at += 1
+        else:
+            break
+    return timed
+
+
+def _untail(
+    clause: str, matches: list[re.Match[str]], folded: list[str], start: int, end: int, p: Phrases
+) -> int:
+    """Tails, a closing engine size or version ("Camry 2.5") and a dangling word, again and
+    again: "yüzme kursu | var mı", "заміна масла на Тойота Камрі | 2.5"."""
+    while end > start:
+        if size := _ends(folded, end, p.tails):
+            end -= size
+        elif end - start > 3 and _decimal_at(clause, matches, end):
+            end -= 2
+        elif end - start > 3 and folded[end - 1] in p.ages and folded[end - 2].isdigit():
+            end -= 2  # "aula de inglês pra criança | de 8 anos"
+        elif end - start > 1 and folded[end - 1] in p.dangling:
+            end -= 1
+        else:
+            break
+    return end
+
+
+def _decimal_at(clause: str, matches: list[re.Match[str]], end: int) -> bool:
+    """The phrase ends on a decimal number after a name ("Camry 2.5", "1С:Бухгалтерия 8.3"),
+    not after a word ("size 10.5")."""
+    last, before = matches[end - 1], matches[end - 2]
+    return bool(
+        end >= 3
+        and matches[end - 3].group()[:1].isupper()
+        and last.group().isdigit()
+        and before.group().isdigit()
+        and clause[before.end() : last.start()] in (".", ",")
+    )
+
+
+def _has_content(folded: list[str], p: Phrases) -> bool:
+    return any(
+        not (
+            w.isdigit()
+            or w in p.empty
+            or w in p.dangling
+            or w in p.drop_first
+            or w in p.times
+            or w in p.time_links
+        )
+        for w in folded
+    )
+
+
+def _clause_subject(clause: str, question: bool, p: Phrases, told: bool) -> _Found | None:
+    """The subject a clause names, if it names one. `told`: an earlier clause of the same
+    sentence told the client's situation, and this one goes on with it unless it asks."""
+    matches = list(_WORD.finditer(clause))
     folded = [fold(m.group()) for m in matches]
     start, end = _strip_greetings(folded, 0), len(folded)
-    greeted = start
+    while start < end and folded[start] in p.breaks and not _starts(folded, start, p.lead_ins):
+        start += 1  # "… колено, | но нужно понять цену"
     if _starts(folded, start, p.skip) and not _starts(folded, start, p.lead_ins):
         return None  # "my name is …", "I'm from Almaty": about the client, not the request
+    opened = start
+    context = _starts(folded, start, p.context) > _starts(folded, start, p.lead_ins) or any(
+        w in p.ages and i > 0 and folded[i - 1].isdigit() for i, w in enumerate(folded)
+    )
     # Lead-ins and the words dropped first, again and again: "do you have | the | …".
     while start < end:
         if size := _starts(folded, start, p.lead_ins):
@@ -250,15 +439,75 @@ def _sentence_subject(sentence: str, stop: str, p: Phrases) -> _Found | None:
             start += 1
         else:
             break
-    while end > start and (size := _ends(folded, end, p.tails)):
-        end -= size
-    if start >= end or all(w in p.empty or w.isdigit() for w in folded[start:end]):
+    led = start > opened
+    # What a thing does, said after the thing: "Ma Clio 4 1.5 dCi fait | un bruit bizarre".
+    pivot = next((i for i in range(start + 1, end - 1) if _starts(folded, i, p.pivots)), None)
+    if pivot is not None:
+        start = pivot + _starts(folded, pivot, p.pivots)
+        while start < end and folded[start] in p.drop_first:
+            start += 1
+    end = _untail(clause, matches, folded, start, end, p)
+    # A long phrase loses its time words first: "table for 6 | this saturday around 8pm",
+    # "habt ihr | morgen | noch einen Termin für Wimpernverlängerung frei"; so does a time
+    # said after the question ("yüzme kursu var mı | hafta sonu").
+    at = _time_run(folded, start, end, p) if start < end else end
+    if at < end and at - start >= 2 and (_long(matches, start, end) or _ends(folded, at, p.tails)):
+        end = _untail(clause, matches, folded, start, at, p)
+    after = _leading_time(folded, start, end, p) if start < end else start
+    if after > start and end - after >= 2 and _long(matches, start, end):
+        start = after
+        while start < end and folded[start] in p.drop_first:
+            start += 1
+    if start >= end or not _has_content(folded[start:end], p):
         return None
-    phrase = sentence[matches[start].start() : matches[end - 1].end()]
-    head = _CLAUSE.split(phrase, maxsplit=1)[0]
-    if head != phrase and len(head.split()) >= 2 and len(head) >= 10:
-        phrase = head  # "вернуть куртку, не подошел размер": the clause after is the why
-    return _Found(phrase, start > greeted or "?" in stop)
+    # "your" in the client's words is the business's: «Zapier integration for invoicing app»
+    kept = [i for i in range(start, end) if i == start or folded[i] not in p.yours]
+    phrase = "".join(
+        clause[matches[i].start() : matches[i + 1].start() if i + 1 < end else matches[i].end()]
+        for i in kept
+    )
+    asks = led or question
+    return _Found(phrase, asks, context or (told and not asks))
+
+
+def _opens_clause(folded: list[str], at: int, p: Phrases) -> bool:
+    """A conjunction opens a clause of its own when a lead-in or the client's situation
+    follows it: "… 12 amigos | y queremos ir a Bariloche", "… МРТ | и нужно ли направление"."""
+    size = _starts(folded, at, p.lead_ins)
+    if size and not (size == 1 and folded[at] in p.breaks):
+        return True
+    return bool(_starts(folded, at, p.context) or _starts(folded, at, p.skip))
+
+
+def _apposition(part: str, p: Phrases) -> bool:
+    """A short name after a comma belongs to the phrase before it: "тур в Турцию, Анталья",
+    "поїхати в Карпати, у Буковель"."""
+    words = part.split()
+    if not 1 <= len(words) <= 3 or any(ch.isdigit() for ch in part):
+        return False
+    named = words[1:] if len(words) > 1 and fold(words[0]) in p.dangling else words
+    return all(w[:1].isupper() for w in named)
+
+
+def _clauses(sentence: str, p: Phrases) -> list[str]:
+    parts: list[str] = []
+    for part in _CLAUSE.split(sentence):
+        if parts and _apposition(part, p):
+            parts[-1] += "," + part
+        else:
+            parts.append(part)
+    clauses: list[str] = []
+    for part in parts:
+        matches = list(_WORD.finditer(part))
+        folded = [fold(m.group()) for m in matches]
+        cuts = [
+            matches[i].start()
+            for i in range(1, len(folded) - 1)
+            if folded[i] in p.breaks and _opens_clause(folded, i + 1, p)
+        ]
+        for a, b in zip([0, *cuts], [*cuts, len(part)], strict=True):
+            clauses.append(part[a:b])
+    return clauses
 
 
 def _fit(phrase: str, p: Phrases, max_chars: int) -> str:
@@ -278,27 +527,54 @@ def _fit(phrase: str, p: Phrases, max_chars: int) -> str:
     cuts = [i for i, w in enumerate(folded) if w in p.breaks and len(" ".join(words[:i])) >= 12]
     if cuts:
         words = words[: cuts[-1]]
-    while len(words) > 1 and fold(words[-1].strip(_EDGE)) in p.dangling:
+    # A cut phrase never ends on a dangling word ("for") or a number cut from its noun
+    # ("tour for 2 | adults").
+    while len(words) > 1 and (
+        fold(words[-1].strip(_EDGE)) in p.dangling or _NUMBER.fullmatch(words[-1].strip(_EDGE))
+    ):
         words.pop()
     return " ".join(words).strip(_EDGE)
+
+
+def _order(text: str, p: Phrases) -> str | None:
+    """An order named by its number is what the request is about: "order #48213",
+    "заказ 77412", "sipariş verdim no: TR88412" → «sipariş no: TR88412»."""
+    if p.order is None or not (found := p.order.search(text)):
+        return None
+    return f"{found.group('word')} {found.group('ref')}"
+
+
+def _candidates(text: str, p: Phrases, max_chars: int) -> list[_Found]:
+    found = []
+    for sentence, stop in _sentences(p.sites.sub(" ", text) if p.sites else text):
+        clauses, told = _clauses(sentence, p), False
+        for at, clause in enumerate(clauses):
+            question = "?" in stop and at == len(clauses) - 1
+            if f := _clause_subject(clause, question, p, told):
+                told = f.context
+                if phrase := _fit(f.phrase, p, max_chars):
+                    found.append(_Found(phrase, f.asks, f.context))
+    return found
+
+
+def _choose(found: list[_Found]) -> _Found:
+    """The clause that carries the request: the first that asks (a lead-in, a question),
+    else the first; a clause about the client's situation only when nothing else names."""
+    told = [f for f in found if not f.context] or found
+    first = told[0]
+    if not first.asks and len(first.phrase.split()) <= WEAK_WORDS:
+        first = next((f for f in told if f.asks), first)
+    return first
 
 
 def extract_subject(
     text: str, message_type: str = "chat", language: str = "en", max_chars: int = MAX_CHARS
 ) -> Subject:
     p = phrases_for(language)
-    found = [
-        _Found(phrase, f.asks)
-        for sentence, stop in _sentences(text)
-        if (f := _sentence_subject(sentence, stop, p)) and (phrase := _fit(f.phrase, p, max_chars))
-    ]
-    if found:
-        first = found[0]
-        # A first sentence of a word or two that does not ask gives way to one that does:
-        # "hola guapa!! / ¿tienes hueco para uñas semipermanentes?", "somos 4 / buscamos …".
-        if not first.asks and len(first.phrase.split()) <= WEAK_WORDS:
-            first = next((f for f in found if f.asks), first)
-        return Subject(first.phrase, EXCERPT)
+    if order := _order(_PHONE.sub(" ", _URL.sub(" ", text)), p):
+        return Subject(_fit(order, p, max_chars), EXCERPT)
+    if found := _candidates(text, p, max_chars):
+        return Subject(_choose(found).phrase, EXCERPT)
     media = p.media.get(message_type)
     if media:
         return Subject(media, MEDIA)
