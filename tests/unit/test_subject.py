@@ -173,6 +173,43 @@ def test_subject_drops_the_clients_your_when_it_means_the_business() -> None:
     assert extract_subject(text, "chat", "uk").phrase == "заміна масла на Тойота Камрі"
 
 
+@pytest.mark.parametrize(
+    ("text", "language", "subject"),
+    [
+        ("Passat 1.6 TDI 2018 triger seti değişimi ne kadar tutar?", "tr", "triger seti değişimi"),
+        ("Киа Рио 2017 1.6, стучит подвеска спереди", "ru", "стучит подвеска спереди"),
+        ("quanto viene il tagliando per una Fiat 500X 1.6 multijet?", "it",
+         "tagliando per una Fiat 500X"),
+    ],
+)  # fmt: skip
+def test_subject_leaves_the_model_name_aside_when_the_client_opens_or_closes_with_it(
+    text: str, language: str, subject: str
+) -> None:
+    assert extract_subject(text, "chat", language).phrase == subject
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "subject"),
+    [
+        ("доброго дня\nне приходить смс з кодом при реєстрації", "uk",
+         "смс з кодом при реєстрації"),
+        ("hola\nno me llega el correo de confirmación", "es", "correo de confirmación"),
+        ("seit gestern funktioniert der Kalender-Sync mit Outlook nicht mehr", "de",
+         "Kalender-Sync mit Outlook"),
+        ("Est-ce que votre caisse est compatible avec les TPE SumUp ?", "fr", "TPE SumUp"),
+    ],
+)  # fmt: skip
+def test_subject_is_the_thing_that_fails_or_fits_when_the_client_reports_it(
+    text: str, language: str, subject: str
+) -> None:
+    assert extract_subject(text, "chat", language).phrase == subject
+
+
+def test_subject_drops_a_word_that_says_your_by_its_ending_when_it_opens_the_phrase() -> None:
+    text = "Programınız Trendyol entegrasyonu yapıyor mu?"
+    assert extract_subject(text, "chat", "tr").phrase == "Trendyol entegrasyonu"
+
+
 def test_subject_skips_a_later_question_that_names_nothing_when_an_earlier_clause_asks() -> None:
     text = "We're a family of four. We'd like a day trip to Sintra. Could you send me a quote?"
     assert extract_subject(text).phrase == "day trip to Sintra"

@@ -11,14 +11,17 @@ the word for an order, and words a cut phrase must not end on. The rules (rules 
    conjunction that opens a request of its own ("… 12 amigos | y queremos ir a Bariloche").
    URLs, e-mails, phone numbers, emoji and listing sites ("на Циан") are dropped.
 2. In each clause, greetings and the language's lead-ins are dropped from the start, again
-   and again, then the words of `drop_first`; tails from the end; a thing that does
-   something gives way to what it does ("Ma Clio 4 fait | un bruit bizarre"); a phrase
-   longer than `time_trim_chars` loses its time words ("table for 6 | this saturday around
+   and again, then the words of `drop_first`; tails, a closing budget ("bis 600.000 €") and
+   a closing engine size ("Camry 2.5") from the end; a thing that does something gives way
+   to what it does ("Ma Clio 4 fait | un bruit bizarre"), a model name that opens the
+   phrase to what follows it ("Passat 1.6 TDI 2018 | triger seti"); a phrase longer than
+   `time_trim_chars` loses its time words ("table for 6 people | this saturday around
    8pm"); the client's "your" (the business's) goes.
 3. The clause that carries the request is the subject: the first that names something,
    unless it is a word or two that does not ask and a later one asks; clauses that tell the
-   client's situation ("My son is 7 and…", "ho 45 anni") only when nothing else names. An
-   order named by its number ("заказ 77412") is the subject before all of that.
+   client's situation ("My son is 7 and…", "ho 45 anni", a model name alone) only when
+   nothing else names. An order named by its number ("заказ 77412") is the subject before
+   all of that.
 4. Longer than `max_chars` (40): cut at the last comma or dash that keeps half of it, else
    before the last conjunction ("and") that keeps 12 characters, else at the last word that
    fits; never after a dangling word ("for", "в") or a number cut from its noun, never with
@@ -56,6 +59,7 @@ _PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 _APOSTROPHE = re.compile(r"['’`´]")
 _CLOCK = re.compile(r"\d{1,2}(?:h\d{0,2}|am|pm|uhr)")  # folded: "8pm", "20h30", "20h"
 _NUMBER = re.compile(r"[#№]?\d+(?:[.,]\d+)?")
+_MAGNITUDES = frozenset({"k", "к", "тыс", "тис", "mil", "bin", "mln", "млн"})  # "80 тис"
 _KEPT = "\n+&"  # symbols a subject keeps: "vuelo + hotel"
 _EDGE = " +&,:;-–—/\\\"'«»()[]*_~"
 
@@ -102,6 +106,8 @@ class Phrases:
     hour_links: frozenset[str]
     pivots: tuple[tuple[str, ...], ...]
     yours: frozenset[str]
+    yours_suffixes: tuple[str, ...]
+    budgets: tuple[tuple[str, ...], ...]
     order: re.Pattern[str] | None
     sites: re.Pattern[str] | None
 
@@ -166,6 +172,10 @@ def load(raw: Mapping[str, Any]) -> tuple[int, frozenset[str], dict[str, Phrases
             hour_links=_words(entry.get("hour_links", []), f"{where}.hour_links"),
             pivots=_phrases(entry.get("pivots", []), f"{where}.pivots"),
             yours=_words(entry.get("yours", []), f"{where}.yours"),
+            yours_suffixes=tuple(
+                sorted({fold(x) for x in entry.get("yours_suffixes", [])}, key=len, reverse=True)
+            ),
+            budgets=_phrases(entry.get("budgets", []), f"{where}.budgets"),
             order=_order_pattern(entry.get("orders", []), f"{where}.orders"),
             sites=_sites_pattern(sites, entry.get("dangling", [])),
         )
@@ -302,8 +312,17 @@ def _sentences(text: str) -> list[tuple[str, str]]:
     return [*sentences, (current, "")] if current else sentences
 
 
+def _unlinked(text: str) -> str:
+    """The text without URLs, e-mails and phone numbers (seven digits or more: "2017 1.6"
+    is a car, not a phone)."""
+    return _PHONE.sub(
+        lambda m: " " if sum(ch.isdigit() for ch in m.group()) >= 7 else m.group(),
+        _URL.sub(" ", text),
+    )
+
+
 def _clean(text: str) -> str:
-    text = _PHONE.sub(" ", _URL.sub(" ", text))
+    text = _unlinked(text)
     return "".join(
         ch if ch in _KEPT or not unicodedata.category(ch).startswith(("S", "C")) else " "
         for ch in text
@@ -315,6 +334,7 @@ class _Found:
     phrase: str
     asks: bool  # the clause asks: it opened with a lead-in, or it ends a question
     context: bool  # the clause tells the client's situation ("my son is 7", "tengo un Seat")
+    model: bool = False  # the clause is a model name alone ("Киа Рио 2017 1.6")
 
 
 def _is_number(word: str) -> bool:
@@ -381,6 +401,12 @@ def _untail(
             end -= size
         elif end - start > 3 and _decimal_at(clause, matches, end):
             end -= 2
+        elif (
+            end - start > 4 and folded[end - 1].isalpha() and _decimal_at(clause, matches, end - 1)
+        ):
+            end -= 3  # "tagliando per una Fiat 500X | 1.6 multijet"
+        elif (at := _budget_at(folded, start, end, p)) < end:
+            end = at  # "Eigentumswohnung in München | bis 600.000 €"
         elif end - start > 3 and folded[end - 1] in p.ages and folded[end - 2].isdigit():
             end -= 2  # "aula de inglês pra criança | de 8 anos"
         elif end - start > 1 and folded[end - 1] in p.dangling:
@@ -390,16 +416,50 @@ def _untail(
     return end
 
 
-def _decimal_at(clause: str, matches: list[re.Match[str]], end: int) -> bool:
-    """The phrase ends on a decimal number after a name ("Camry 2.5", "1С:Бухгалтерия 8.3"),
-    not after a word ("size 10.5")."""
+def _spec(clause: str, matches: list[re.Match[str]], start: int, end: int) -> int:
+    """The end of a model name that opens the phrase: names and numbers with an engine size
+    or a version among them ("Киа Рио 2017 1.6", "Passat 1.6 TDI 2018"), else `start`."""
+    at = start
+    while at < end and (matches[at].group()[:1].isupper() or matches[at].group().isdigit()):
+        at += 1
+    decimal = any(_is_decimal(clause, matches, i) for i in range(start + 2, at + 1))
+    return at if decimal else start
+
+
+def _is_decimal(clause: str, matches: list[re.Match[str]], end: int) -> bool:
+    """The two words before `end` are one decimal number ("1.6", "5,5")."""
+    if end < 2:
+        return False
     last, before = matches[end - 1], matches[end - 2]
-    return bool(
-        end >= 3
-        and matches[end - 3].group()[:1].isupper()
-        and last.group().isdigit()
+    return (
+        last.group().isdigit()
         and before.group().isdigit()
         and clause[before.end() : last.start()] in (".", ",")
+    )
+
+
+def _budget_at(folded: list[str], start: int, end: int, p: Phrases) -> int:
+    """Where a closing budget starts ("up to 900", "до 80 тис", "bis 600.000"), else `end`;
+    two words stay before it."""
+    at = end
+    if at > start and folded[at - 1] in _MAGNITUDES:
+        at -= 1
+    digits = at
+    while at > start and folded[at - 1].isdigit():
+        at -= 1
+    if at == digits:
+        return end
+    size = _ends(folded, at, p.budgets)
+    return at - size if size and at - size - start >= 2 else end
+
+
+def _decimal_at(clause: str, matches: list[re.Match[str]], end: int) -> bool:
+    """The phrase ends on a decimal number after a name or a model ("Camry 2.5",
+    "1С:Бухгалтерия 8.3", "500X 1.6"), not after a word ("size 10.5")."""
+    return (
+        end >= 3
+        and any(ch.isupper() for ch in matches[end - 3].group())
+        and _is_decimal(clause, matches, end)
     )
 
 
@@ -423,8 +483,8 @@ def _clause_subject(clause: str, question: bool, p: Phrases, told: bool) -> _Fou
     matches = list(_WORD.finditer(clause))
     folded = [fold(m.group()) for m in matches]
     start, end = _strip_greetings(folded, 0), len(folded)
-    while start < end and folded[start] in p.breaks and not _starts(folded, start, p.lead_ins):
-        start += 1  # "… колено, | но нужно понять цену"
+    while start < end and folded[start] in p.breaks and _starts(folded, start, p.lead_ins) <= 1:
+        start += 1  # "… колено, | но нужно понять цену", "… 12 amigos | y queremos ir"
     if _starts(folded, start, p.skip) and not _starts(folded, start, p.lead_ins):
         return None  # "my name is …", "I'm from Almaty": about the client, not the request
     opened = start
@@ -446,6 +506,12 @@ def _clause_subject(clause: str, question: bool, p: Phrases, told: bool) -> _Fou
         start = pivot + _starts(folded, pivot, p.pivots)
         while start < end and folded[start] in p.drop_first:
             start += 1
+    # A car or a device by its model first ("Passat 1.6 TDI 2018 | triger seti değişimi"):
+    # what follows is the request; a clause of the model alone tells the client's situation.
+    spec = _spec(clause, matches, start, end)
+    model = spec >= end
+    if spec > start and end - spec >= 2:
+        start = spec
     end = _untail(clause, matches, folded, start, end, p)
     # A long phrase loses its time words first: "table for 6 | this saturday around 8pm",
     # "habt ihr | morgen | noch einen Termin für Wimpernverlängerung frei"; so does a time
@@ -460,14 +526,23 @@ def _clause_subject(clause: str, question: bool, p: Phrases, told: bool) -> _Fou
             start += 1
     if start >= end or not _has_content(folded[start:end], p):
         return None
-    # "your" in the client's words is the business's: «Zapier integration for invoicing app»
+    # "your" in the client's words is the business's: «Zapier integration for invoicing app»,
+    # "Programınız | Trendyol entegrasyonu"
+    if end - start >= 2 and _yours_ending(folded[start], p):
+        start += 1
     kept = [i for i in range(start, end) if i == start or folded[i] not in p.yours]
     phrase = "".join(
         clause[matches[i].start() : matches[i + 1].start() if i + 1 < end else matches[i].end()]
         for i in kept
     )
     asks = led or question
-    return _Found(phrase, asks, context or (told and not asks))
+    return _Found(phrase, asks, model or context or (told and not asks), model)
+
+
+def _yours_ending(word: str, p: Phrases) -> str:
+    """The ending that says "your" on `word` (folded), if it has one and keeps three
+    letters before it ("programınız" → "ınız")."""
+    return next((e for e in p.yours_suffixes if word.endswith(e) and len(word) - len(e) >= 3), "")
 
 
 def _opens_clause(folded: list[str], at: int, p: Phrases) -> bool:
@@ -551,7 +626,7 @@ def _candidates(text: str, p: Phrases, max_chars: int) -> list[_Found]:
         for at, clause in enumerate(clauses):
             question = "?" in stop and at == len(clauses) - 1
             if f := _clause_subject(clause, question, p, told):
-                told = f.context
+                told = f.context and not f.model
                 if phrase := _fit(f.phrase, p, max_chars):
                     found.append(_Found(phrase, f.asks, f.context))
     return found
@@ -571,7 +646,7 @@ def extract_subject(
     text: str, message_type: str = "chat", language: str = "en", max_chars: int = MAX_CHARS
 ) -> Subject:
     p = phrases_for(language)
-    if order := _order(_PHONE.sub(" ", _URL.sub(" ", text)), p):
+    if order := _order(_unlinked(text), p):
         return Subject(_fit(order, p, max_chars), EXCERPT)
     if found := _candidates(text, p, max_chars):
         return Subject(_choose(found).phrase, EXCERPT)
