@@ -7,8 +7,9 @@ template gives the functions, and imports ``functions/<dir>/app.py`` as Lambda w
 folder on ``sys.path``). moto runs in its own process because Lambda's holds only the
 function: in this one, every full pass of the collector walked moto's tables too (pauses of
 hundreds of milliseconds in the latency tail); ``BENCH_MOTO_IN_PROCESS=1`` puts it back in
-this process's threads, to compare. Everything it changes in the process (env vars, ``sys.path``, the
-product's per-container caches, the Powertools log stream) is put back by `stop`.
+this process's threads, to compare. Everything it changes in the process (env vars,
+``sys.path``, the product's per-container caches, the Powertools log stream) is put back by
+`stop`.
 
 The functions' JSON logs and EMF metrics go to a `ByteSink`: counted (bytes, lines, metric
 names, for the CloudWatch cost), never printed.
