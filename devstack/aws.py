@@ -47,6 +47,17 @@ class Secrets:
     webhook_secret: str
 
 
+def serve_moto(host: str) -> ThreadedMotoServer:
+    """A started moto server on a free port of `host`, with DynamoDB narrowed first."""
+    # moto's werkzeug logs every request line to stderr; the stack has its own output.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # DynamoDB isolation, and transactions and queries that cost what they touch.
+    moto_dynamodb.install()
+    server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
+    server.start()
+    return server
+
+
 @dataclass
 class LocalAws:
     """A moto server plus the template's resources, created in dependency order."""
@@ -74,12 +85,7 @@ class LocalAws:
         if self.own_process:
             self._start_process()
             return
-        # moto's werkzeug logs every request line to stderr; the stack has its own output.
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        # DynamoDB isolation, and transactions and queries that cost what they touch.
-        moto_dynamodb.install()
-        self.server = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
-        self.server.start()
+        self.server = serve_moto(self.host)
         host, port = self.server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         # moto keeps its state in this process: start from nothing, whatever ran before.

@@ -8,20 +8,14 @@ and its server threads do not take the function's interpreter lock.
 
 from __future__ import annotations
 
-import logging
 import sys
 
-from moto.server import ThreadedMotoServer
-
-from devstack import moto_dynamodb
+from devstack.aws import serve_moto
 
 
 def main(argv: list[str]) -> int:
     host = argv[0] if argv else "127.0.0.1"
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    moto_dynamodb.install()
-    server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
-    server.start()
+    server = serve_moto(host)
     sys.stdout.write(f"{server.get_host_and_port()[1]}\n")
     sys.stdout.flush()
     sys.stdin.read()  # returns at EOF
