@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.harness import CHANNEL, Harness, Invocation
+from devstack import onemsg_payloads
 
 FIRST = "first inbound"
 FOLLOW_UP = "follow-up"
@@ -44,25 +45,10 @@ def phone(n: int) -> str:
 def inbound_body(
     chat_phone: str, message_id: str, text: str, at: int | None = None
 ) -> dict[str, Any]:
-    return {
-        "instanceId": CHANNEL,
-        "messages": [
-            {
-                "id": message_id,
-                "body": text,
-                "type": "chat",
-                "senderName": "Maria Client",
-                "chatName": "Maria Client",
-                "chatId": f"{chat_phone}@c.us",
-                "author": f"{chat_phone}@c.us",
-                "fromMe": False,
-                "self": 0,
-                "time": int(time.time()) if at is None else at,
-                "quotedMsgId": None,
-                "isForwarded": 0,
-            }
-        ],
-    }
+    message = onemsg_payloads.client_message(
+        f"{chat_phone}@c.us", message_id, text, "Maria Client", at
+    )
+    return onemsg_payloads.hook(CHANNEL, message)
 
 
 def echo_body(chat_phone: str, message_id: str, text: str) -> dict[str, Any]:

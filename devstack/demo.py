@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from devstack import onemsg_payloads
 from devstack.stack import PROJECT_ROOT, LocalStack, port_free
 
 CHAT_ID = "77011234567@c.us"
@@ -201,24 +202,11 @@ class Demo:
             if offset:
                 time.sleep(0.6)
             print(f"{'' if offset else chr(10)}Client {name} writes: {text!r}", flush=True)
-            hook = {
-                "instanceId": self.stack.settings.channel_id,
-                "messages": [
-                    {
-                        "id": f"wamid.demo{secrets.token_hex(8)}",
-                        "body": text,
-                        "type": "chat",
-                        "senderName": name,
-                        "chatName": name,
-                        "chatId": chat_id,
-                        "author": chat_id,
-                        "fromMe": False,
-                        "self": 0,
-                        "time": int(time.time()),
-                    }
-                ],
-            }
-            response = self.http.post(self.stack.webhook_path, json=hook)
+            message = onemsg_payloads.client_message(
+                chat_id, f"wamid.demo{secrets.token_hex(8)}", text, name
+            )
+            body = onemsg_payloads.hook(self.stack.settings.channel_id, message)
+            response = self.http.post(self.stack.webhook_path, json=body)
             self.timeline.say(f"webhook answered {response.status_code}")
             if response.status_code != 200:
                 raise StepFailed(f"the webhook answered {response.status_code}: {response.text}")

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import httpx
 
-from devstack import faultplan
+from devstack import faultplan, onemsg_payloads
 from devstack.faults.checks import evaluate, failed_deliveries, ready
 from devstack.faults.model import (
     FAST_ENV,
@@ -95,23 +95,11 @@ class Harness:
     ) -> JSON:
         """A client's message item, as 1MSG posts it: ``time`` is 1MSG's clock for the chat
         (``clock_skew`` moves it) unless ``at`` is given."""
-        return {
-            "id": mid,
-            "body": text,
-            "type": "chat",
-            "senderName": name,
-            "chatName": name,
-            "chatId": chat_id,
-            "author": chat_id,
-            "fromMe": False,
-            "self": 0,
-            "time": self.sim.now(chat_id.partition("@")[0]) if at is None else at,
-            "quotedMsgId": None,
-            "isForwarded": 0,
-        }
+        sent = self.sim.now(chat_id.partition("@")[0]) if at is None else at
+        return onemsg_payloads.client_message(chat_id, mid, text, name, sent)
 
     def hook(self, *messages: Any, instance_id: str | None = None) -> JSON:
-        return {"instanceId": instance_id or self.channel, "messages": list(messages)}
+        return onemsg_payloads.hook(instance_id or self.channel, *messages)
 
     # -- webhooks -----------------------------------------------------------------------
     def post(

@@ -23,6 +23,7 @@ import httpx
 import pytest
 from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model
 
+from devstack import onemsg_payloads
 from devstack.gateway import Gateway, map_result
 from devstack.pump import Pump, sqs_record, succeeded_ids
 from devstack.runtime import FunctionError, Invoker
@@ -87,23 +88,10 @@ def new_chat() -> tuple[str, str]:
 
 
 def client_hook(stack: LocalStack, chat_id: str, name: str, body: str) -> dict[str, Any]:
-    return {
-        "instanceId": stack.settings.channel_id,
-        "messages": [
-            {
-                "id": f"wamid.test{secrets.token_hex(8)}",
-                "body": body,
-                "type": "chat",
-                "senderName": name,
-                "chatName": name,
-                "chatId": chat_id,
-                "author": chat_id,
-                "fromMe": False,
-                "self": 0,
-                "time": int(time.time()),
-            }
-        ],
-    }
+    message = onemsg_payloads.client_message(
+        chat_id, f"wamid.test{secrets.token_hex(8)}", body, name
+    )
+    return onemsg_payloads.hook(stack.settings.channel_id, message)
 
 
 def concrete(path: str, value: str = "x") -> str:
