@@ -108,6 +108,8 @@ class Phrases:
     yours: frozenset[str]
     yours_suffixes: tuple[str, ...]
     budgets: tuple[tuple[str, ...], ...]
+    stops: tuple[tuple[str, ...], ...]
+    asking_tails: tuple[tuple[str, ...], ...]
     order: re.Pattern[str] | None
     sites: re.Pattern[str] | None
 
@@ -176,6 +178,8 @@ def load(raw: Mapping[str, Any]) -> tuple[int, frozenset[str], dict[str, Phrases
                 sorted({fold(x) for x in entry.get("yours_suffixes", [])}, key=len, reverse=True)
             ),
             budgets=_phrases(entry.get("budgets", []), f"{where}.budgets"),
+            stops=_phrases(entry.get("stops", []), f"{where}.stops"),
+            asking_tails=_phrases(entry.get("asking_tails", []), f"{where}.asking_tails"),
             order=_order_pattern(entry.get("orders", []), f"{where}.orders"),
             sites=_sites_pattern(sites, entry.get("dangling", [])),
         )
@@ -335,6 +339,7 @@ class _Found:
     asks: bool  # the clause asks: it opened with a lead-in, or it ends a question
     context: bool  # the clause tells the client's situation ("my son is 7", "tengo un Seat")
     model: bool = False  # the clause is a model name alone ("Киа Рио 2017 1.6")
+    sentence: int = 0  # which sentence of the text it is in
 
 
 def _is_number(word: str) -> bool:
@@ -508,6 +513,12 @@ def _clause_subject(clause: str, question: bool, p: Phrases, told: bool) -> _Fou
             start += 1
     # A car or a device by its model first ("Passat 1.6 TDI 2018 | triger seti değişimi"):
     # what follows is the request; a clause of the model alone tells the client's situation.
+    # What the client says about the thing ends it: "Nintendo Switch OLED | est toujours à
+    # 299€", "the 2019 VW Golf | you have listed", "piso de la calle Alcalá | que tenéis".
+    stop = next((i for i in range(start + 2, end) if _starts(folded, i, p.stops)), end)
+    end = stop
+    # A request said at the end of the clause: "kiralık daire | arıyoruz".
+    asked = end - start > 1 and _ends(folded, end, p.asking_tails) > 0
     spec = _spec(clause, matches, start, end)
     model = spec >= end
     if spec > start and end - spec >= 2:
@@ -535,7 +546,7 @@ def _clause_subject(clause: str, question: bool, p: Phrases, told: bool) -> _Fou
         clause[matches[i].start() : matches[i + 1].start() if i + 1 < end else matches[i].end()]
         for i in kept
     )
-    asks = led or question
+    asks = led or question or asked
     return _Found(phrase, asks, model or context or (told and not asks), model)
 
 
@@ -621,14 +632,16 @@ def _order(text: str, p: Phrases) -> str | None:
 
 def _candidates(text: str, p: Phrases, max_chars: int) -> list[_Found]:
     found = []
-    for sentence, stop in _sentences(p.sites.sub(" ", text) if p.sites else text):
+    for index, (sentence, stop) in enumerate(
+        _sentences(p.sites.sub(" ", text) if p.sites else text)
+    ):
         clauses, told = _clauses(sentence, p), False
         for at, clause in enumerate(clauses):
             question = "?" in stop and at == len(clauses) - 1
             if f := _clause_subject(clause, question, p, told):
                 told = f.context and not f.model
                 if phrase := _fit(f.phrase, p, max_chars):
-                    found.append(_Found(phrase, f.asks, f.context))
+                    found.append(_Found(phrase, f.asks, f.context, sentence=index))
     return found
 
 
@@ -637,8 +650,11 @@ def _choose(found: list[_Found]) -> _Found:
     else the first; a clause about the client's situation only when nothing else names."""
     told = [f for f in found if not f.context] or found
     first = told[0]
-    if not first.asks and len(first.phrase.split()) <= WEAK_WORDS:
-        first = next((f for f in told if f.asks), first)
+    asking = next((f for f in told if f.asks), first)
+    if not first.asks and (
+        len(first.phrase.split()) <= WEAK_WORDS or asking.sentence != first.sentence
+    ):
+        first = asking
     return first
 
 
