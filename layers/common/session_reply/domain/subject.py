@@ -11,14 +11,17 @@ the word for an order, and words a cut phrase must not end on. The rules (rules 
    conjunction that opens a request of its own ("… 12 amigos | y queremos ir a Bariloche").
    URLs, e-mails, phone numbers, emoji and listing sites ("на Циан") are dropped.
 2. In each clause, greetings and the language's lead-ins are dropped from the start, again
-   and again, then the words of `drop_first`; tails, a closing budget ("bis 600.000 €") and
+   and again, then the words of `drop_first`; the phrase ends where the client starts
+   saying something about the thing ("Nintendo Switch OLED | est toujours à 299€",
+   `stops`); tails, a closing budget ("bis 600.000 €") and
    a closing engine size ("Camry 2.5") from the end; a thing that does something gives way
    to what it does ("Ma Clio 4 fait | un bruit bizarre"), a model name that opens the
    phrase to what follows it ("Passat 1.6 TDI 2018 | triger seti"); a phrase longer than
    `time_trim_chars` loses its time words ("table for 6 people | this saturday around
    8pm"); the client's "your" (the business's) goes.
 3. The clause that carries the request is the subject: the first that names something,
-   unless it is a word or two that does not ask and a later one asks; clauses that tell the
+   unless it does not ask (no lead-in, no question, no asking tail such as "arıyoruz") and
+   a later one asks, in a later sentence or after a word or two; clauses that tell the
    client's situation ("My son is 7 and…", "ho 45 anni", a model name alone) only when
    nothing else names. An order named by its number ("заказ 77412") is the subject before
    all of that.
@@ -646,8 +649,9 @@ def _candidates(text: str, p: Phrases, max_chars: int) -> list[_Found]:
 
 
 def _choose(found: list[_Found]) -> _Found:
-    """The clause that carries the request: the first that asks (a lead-in, a question),
-    else the first; a clause about the client's situation only when nothing else names."""
+    """The clause that carries the request: the first, unless it does not ask and a later
+    sentence asks (or it is a word or two and a later clause asks); a clause about the
+    client's situation only when nothing else names."""
     told = [f for f in found if not f.context] or found
     first = told[0]
     asking = next((f for f in told if f.asks), first)
