@@ -215,6 +215,42 @@ def test_subject_skips_a_later_question_that_names_nothing_when_an_earlier_claus
     assert extract_subject(text).phrase == "day trip to Sintra"
 
 
+@pytest.mark.parametrize(
+    ("text", "language", "subject"),
+    [
+        (
+            "Good morning. We just moved to Porto with our two kids and the school year starts"
+            " soon. Do you have Portuguese lessons for children?",
+            "en",
+            "Portuguese lessons for children",
+        ),
+        (
+            "Ankara'dan taşınıyoruz. Kadıköy'de kiralık daire arıyoruz",
+            "tr",
+            "Kadıköy'de kiralık daire",
+        ),
+    ],
+)
+def test_subject_is_the_later_sentence_that_asks_when_the_first_tells_a_story(
+    text: str, language: str, subject: str
+) -> None:
+    assert extract_subject(text, "chat", language).phrase == subject
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "subject"),
+    [
+        ("Is the blue sofa bed you have on the website still on sale?", "en", "blue sofa bed"),
+        ("la Clio 5 de 2021 est toujours en vente ?", "fr", "Clio 5 de 2021"),
+        ("ищем репетитора по химии для сына", "ru", "репетитора по химии для сына"),
+    ],
+)
+def test_subject_ends_where_the_client_says_something_about_the_thing(
+    text: str, language: str, subject: str
+) -> None:
+    assert extract_subject(text, "chat", language).phrase == subject
+
+
 @pytest.mark.parametrize("language", NINE)
 def test_subject_is_the_languages_neutral_phrase_when_the_text_is_a_greeting_or_emoji(
     language: str,
