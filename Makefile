@@ -62,7 +62,7 @@ topics: $(VENV)/.synced ## Labelled requests: categories (precision, recall), su
 	PYTHONPATH=layers/common:. $(BIN)/python -m scripts.topic_accuracy --min-accuracy 0.9
 	PYTHONPATH=layers/common:. $(BIN)/python -m scripts.subject_accuracy
 	@echo; echo "The newest split scored untouched, against the bars:"
-	PYTHONPATH=layers/common:. $(BIN)/python -m scripts.subject_accuracy --split holdout-3 --summary --min-subject 0.9 --min-language 0.97
+	PYTHONPATH=layers/common:. $(BIN)/python -m scripts.subject_accuracy --data tests/data/subjects_untouched.jsonl --summary --min-subject 0.9 --min-language 0.97
 
 unit: $(VENV)/.synced ## Unit tests only (fast)
 	$(BIN)/python -m pytest tests/unit

@@ -29,8 +29,10 @@ text is its caption). `split` says how honest a line's score is:
 - "sealed": written the same way, kept in its own file and scored once untouched after the
   holdout-3 tuning (67.8%, 98.9%), then tuned on (a later sentence that asks wins over a
   story, `stops`, `asking_tails`);
-- "untouched": the newest split (`tests/data/subjects_untouched.jsonl`, `--data`), written
-  the same way from one pool with the last tuning split, scored once after that tuning.
+- "untouched": the newest split, in its own file (`tests/data/subjects_untouched.jsonl`,
+  `--data`; `make topics` holds it to the bars), written the same way (three writers, three
+  languages each, who had not seen the rules or the earlier splits) and scored once after
+  the sealed tuning.
 
 It is a report: the exit code is 0 unless a `--min-…` bar is given and missed.
 """
