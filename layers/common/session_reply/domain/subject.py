@@ -514,14 +514,13 @@ def _clause_subject(clause: str, question: bool, p: Phrases, told: bool) -> _Fou
         start = pivot + _starts(folded, pivot, p.pivots)
         while start < end and folded[start] in p.drop_first:
             start += 1
-    # A car or a device by its model first ("Passat 1.6 TDI 2018 | triger seti değişimi"):
-    # what follows is the request; a clause of the model alone tells the client's situation.
     # What the client says about the thing ends it: "Nintendo Switch OLED | est toujours à
     # 299€", "the 2019 VW Golf | you have listed", "piso de la calle Alcalá | que tenéis".
-    stop = next((i for i in range(start + 2, end) if _starts(folded, i, p.stops)), end)
-    end = stop
+    end = next((i for i in range(start + 2, end) if _starts(folded, i, p.stops)), end)
     # A request said at the end of the clause: "kiralık daire | arıyoruz".
     asked = end - start > 1 and _ends(folded, end, p.asking_tails) > 0
+    # A car or a device by its model first ("Passat 1.6 TDI 2018 | triger seti değişimi"):
+    # what follows is the request; a clause of the model alone tells the client's situation.
     spec = _spec(clause, matches, start, end)
     model = spec >= end
     if spec > start and end - spec >= 2:
