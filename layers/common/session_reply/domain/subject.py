@@ -46,6 +46,7 @@ from typing import Any
 
 EXCERPT, MEDIA, NEUTRAL = "excerpt", "media", "neutral"
 WEAK_WORDS = 2  # a first sentence this short gives way to a later one that asks
+ARTICLE_REACH = 3  # words of a question's own verb before the article: "sigue disponible el"
 
 _WORD = re.compile(r"[^\W_]+(?:['’`´-][^\W_]+)*")
 # A full stop ends a sentence only before a space or the end: "1.2 TDI", "immobiliare.it".
@@ -112,6 +113,7 @@ class Phrases:
     yours_suffixes: tuple[str, ...]
     budgets: tuple[tuple[str, ...], ...]
     stops: tuple[tuple[str, ...], ...]
+    articles: frozenset[str]
     asking_tails: tuple[tuple[str, ...], ...]
     order: re.Pattern[str] | None
     sites: re.Pattern[str] | None
@@ -182,6 +184,7 @@ def load(raw: Mapping[str, Any]) -> tuple[int, frozenset[str], dict[str, Phrases
             ),
             budgets=_phrases(entry.get("budgets", []), f"{where}.budgets"),
             stops=_phrases(entry.get("stops", []), f"{where}.stops"),
+            articles=_words(entry.get("articles", []), f"{where}.articles"),
             asking_tails=_phrases(entry.get("asking_tails", []), f"{where}.asking_tails"),
             order=_order_pattern(entry.get("orders", []), f"{where}.orders"),
             sites=_sites_pattern(sites, entry.get("dangling", [])),
@@ -495,19 +498,23 @@ def _clause_subject(clause: str, question: bool, p: Phrases, told: bool) -> _Fou
         start += 1  # "… колено, | но нужно понять цену", "… 12 amigos | y queremos ir"
     if _starts(folded, start, p.skip) and not _starts(folded, start, p.lead_ins):
         return None  # "my name is …", "I'm from Almaty": about the client, not the request
-    opened = start
     context = _starts(folded, start, p.context) > _starts(folded, start, p.lead_ins) or any(
         w in p.ages and i > 0 and folded[i - 1].isdigit() for i, w in enumerate(folded)
     )
     # Lead-ins and the words dropped first, again and again: "do you have | the | …".
+    led = False
     while start < end:
         if size := _starts(folded, start, p.lead_ins):
             start += size
+            led = True
         elif folded[start] in p.drop_first:
             start += 1
         else:
             break
-    led = start > opened
+    # A question that opens with its own verb: the thing starts after the article
+    # ("sigue disponible | el | depto…", "Wäre | eine | Besichtigung…", "is | der | 320d…").
+    if question and not led:
+        start = _past_article(matches, folded, start, end, p)
     # What a thing does, said after the thing: "Ma Clio 4 1.5 dCi fait | un bruit bizarre".
     pivot = next((i for i in range(start + 1, end - 1) if _starts(folded, i, p.pivots)), None)
     if pivot is not None:
@@ -550,6 +557,25 @@ def _clause_subject(clause: str, question: bool, p: Phrases, told: bool) -> _Fou
     )
     asks = led or question or asked
     return _Found(phrase, asks, model or context or (told and not asks), model)
+
+
+def _past_article(
+    matches: list[re.Match[str]], folded: list[str], start: int, end: int, p: Phrases
+) -> int:
+    """Past the first article of the phrase when at most three words come before it, none
+    of them a preposition, a number, a name or an article, and a word follows; else `start`."""
+    for at in range(start + 1, min(start + 1 + ARTICLE_REACH, end - 1)):
+        if folded[at] in p.articles:
+            if not any(
+                folded[i] in p.dangling
+                or folded[i] in p.articles
+                or folded[i].isdigit()
+                or (i > 0 and matches[i].group()[:1].isupper())
+                for i in range(start, at)
+            ):
+                return at + 1
+            break
+    return start
 
 
 def _yours_ending(word: str, p: Phrases) -> str:
